@@ -1,0 +1,80 @@
+#include "launch/cli/options.h"
+
+#include <fmt/format.h>
+
+#include <sstream>
+#include <stdexcept>
+
+
+namespace shardlm::cli {
+
+std::vector<std::int32_t> parse_token_ids(const std::string& text) {
+  std::vector<std::int32_t> ids;
+  std::string normalized = text;
+  for (auto& c : normalized) {
+    if (c == ',') c = ' ';
+  }
+  std::istringstream stream(normalized);
+  std::string item;
+  while (stream >> item) {
+    std::size_t used = 0;
+    long long value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != item.size() || value < 0 || value > INT32_MAX) {
+      throw std::invalid_argument(fmt::format("'{}' is not a token id (a non-negative integer)", item));
+    }
+    ids.push_back(static_cast<std::int32_t>(value));
+  }
+  if (ids.empty()) throw std::invalid_argument("no token ids given");
+  return ids;
+}
+
+void ModelOptions::add_to(CLI::App& command) {
+  command.add_option("--model,-m", model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.model)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command.add_option("--threads,-t", threads, "Threads for this rank (default: all cores of its share)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void LayoutOptions::add_to(CLI::App& command) {
+  command.add_option("--tp", tp, "Tensor-parallel ranks per pipeline stage (default: ranks / pp)")
+      ->check(CLI::PositiveNumber);
+  command.add_option("--pp", pp, "Pipeline stages")->check(CLI::PositiveNumber)->capture_default_str();
+}
+
+void PromptOptions::add_to(CLI::App& command, bool text_allowed) {
+  auto* ids_option = command.add_option_function<std::string>(
+      "--prompt-ids", [this](const std::string& value) { ids = parse_token_ids(value); },
+      "Prompt as token ids, e.g. 5,17,42 (used as given: no BOS is added)");
+  if (text_allowed) {
+    auto* text_option = command.add_option("--prompt,-p", text, "Prompt text (tokenized with the model's tokenizer)");
+    text_option->excludes(ids_option);
+    ids_option->excludes(text_option);
+  } else {
+    ids_option->required();
+  }
+}
+
+void SamplingOptions::add_to(CLI::App& command) {
+  command.add_option("--max-tokens,-n", max_tokens, "Most tokens to generate")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  command.add_option("--temp", params.temperature, "Sampling temperature; 0 is greedy")->capture_default_str();
+  command.add_option("--top-k", params.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
+  command.add_option("--top-p", params.top_p, "Keep the smallest set of tokens with this much probability (1: off)")
+      ->capture_default_str();
+  command.add_option("--min-p", params.min_p, "Drop tokens less likely than min-p times the top token (0: off)")
+      ->capture_default_str();
+  command.add_option("--repetition-penalty", params.repetition_penalty,
+                     "Divide positive (multiply negative) logits of recent tokens by this (1: off)")
+      ->capture_default_str();
+  command.add_option("--repetition-context", params.repetition_context, "How many recent tokens the penalty covers")
+      ->capture_default_str();
+  command.add_option("--seed", params.seed, "Random seed for sampling")->capture_default_str();
+}
+
+}  // namespace shardlm::cli

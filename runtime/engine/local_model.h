@@ -1,0 +1,38 @@
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+
+#include "runtime/engine/language_model.h"
+#include "runtime/io/model_folder.h"
+#include "runtime/model/decoder.h"
+
+namespace shardlm {
+
+class ThreadPool;
+
+// A whole model on this rank: the folder's weights mapped, one decoder, one KV cache per sequence.
+class LocalModel final : public LanguageModel {
+ public:
+  LocalModel(const std::filesystem::path& model_dir, ThreadPool& pool);
+
+  const ModelConfig& config() const override { return decoder_->config(); }
+  const Decoder& decoder() const { return *decoder_; }
+
+  SequenceId open_sequence() override;
+  void close_sequence(SequenceId sequence) override;
+  void forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) override;
+  std::vector<RankMemory> memory_report() override;
+
+ private:
+  std::size_t baseline_rss_bytes_;
+  std::unique_ptr<ModelFolder> folder_;
+  std::unique_ptr<Decoder> decoder_;
+  std::map<SequenceId, KVCache> caches_;
+  SequenceId next_sequence_ = 0;
+  std::vector<float> hidden_;
+  std::vector<float> selected_;
+};
+
+}  // namespace shardlm

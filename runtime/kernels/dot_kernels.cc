@@ -1,0 +1,76 @@
+#include "runtime/kernels/dot_kernels.h"
+
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "runtime/kernels/cpu_features.h"
+
+namespace shardlm {
+
+namespace {
+
+bool cpu_runs(std::string_view name) {
+  const CpuFeatures& cpu = cpu_features();
+  if (name == "scalar") return true;
+  if (name == "avx2") return cpu.avx2 && cpu.fma && cpu.f16c;
+  if (name == "avx512") return cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma && cpu.f16c;
+  return false;
+}
+
+const DotKernels* dot_kernels_named(std::string_view name) {
+  if (name == "scalar") return &dot_kernels_scalar();
+  if (name == "avx2") return &dot_kernels_avx2();
+  if (name == "avx512") return &dot_kernels_avx512();
+  return nullptr;
+}
+
+}  // namespace
+
+DotRowsFn DotKernels::dot_rows(DType dtype) const {
+  switch (dtype) {
+    case DType::F32: return dot_rows_f32;
+    case DType::F16: return dot_rows_f16;
+    case DType::BF16: return dot_rows_bf16;
+  }
+  return nullptr;
+}
+
+WidenRowsFn DotKernels::widen_rows(DType dtype) const {
+  switch (dtype) {
+    case DType::F32: return nullptr;
+    case DType::F16: return widen_rows_f16;
+    case DType::BF16: return widen_rows_bf16;
+  }
+  return nullptr;
+}
+
+const DotKernels* dot_kernels_for(std::string_view name) {
+  return cpu_runs(name) ? dot_kernels_named(name) : nullptr;
+}
+
+const DotKernels& select_dot_kernels(const char* requested) {
+  if (requested != nullptr && *requested != '\0') {
+    const DotKernels* kernels = dot_kernels_named(requested);
+    if (kernels == nullptr) {
+      throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
+                               ": unknown kernel set (expected scalar, avx2 or avx512)");
+    }
+    if (!cpu_runs(requested)) {
+      throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
+                               ": this CPU does not support that kernel set");
+    }
+    return *kernels;
+  }
+  for (const std::string_view name : {"avx512", "avx2"}) {
+    if (cpu_runs(name)) return *dot_kernels_named(name);
+  }
+  return dot_kernels_scalar();
+}
+
+const DotKernels& active_dot_kernels() {
+  static const DotKernels& kernels = select_dot_kernels(std::getenv("SHARDLM_KERNELS"));
+  return kernels;
+}
+
+}  // namespace shardlm

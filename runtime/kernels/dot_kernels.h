@@ -1,0 +1,56 @@
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "runtime/kernels/matmul.h"
+#include "runtime/tensor/dtype.h"
+
+namespace shardlm {
+
+// For rows [row_begin, row_end) of w and tokens t < n_tokens:
+//   y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c],
+// reading w in its stored dtype and accumulating in f32.
+using DotRowsFn = void (*)(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                           const float* x, std::size_t n_tokens, float* y);
+
+// Widens rows [row_begin, row_end) of w to f32, written densely: out holds row_end - row_begin rows
+// of w.cols floats.
+using WidenRowsFn = void (*)(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                             float* out);
+
+// One instruction set's kernels. Each set lives in its own source file compiled with that set's
+// flags. Those files call nothing but intrinsics and functions of internal linkage: the linker keeps
+// one copy of every inline function for the whole program, and it may be the copy compiled with
+// instructions that another CPU lacks.
+struct DotKernels {
+  const char* name;
+  DotRowsFn dot_rows_f32;
+  DotRowsFn dot_rows_f16;
+  DotRowsFn dot_rows_bf16;
+  WidenRowsFn widen_rows_f16;
+  WidenRowsFn widen_rows_bf16;
+
+  DotRowsFn dot_rows(DType dtype) const;
+  // Null for f32, which needs no widening.
+  WidenRowsFn widen_rows(DType dtype) const;
+};
+
+// Each set, whether or not this CPU can run it.
+const DotKernels& dot_kernels_scalar();
+const DotKernels& dot_kernels_avx2();
+const DotKernels& dot_kernels_avx512();
+
+// The set called name ("scalar", "avx2" or "avx512"), or null if there is none by that name or this
+// CPU cannot run it.
+const DotKernels* dot_kernels_for(std::string_view name);
+
+// The set called `requested`, or where that is null or empty, the best set this CPU supports.
+// Throws std::runtime_error when `requested` names a set that is unknown or unsupported here.
+const DotKernels& select_dot_kernels(const char* requested);
+
+// The set that matmul uses: select_dot_kernels(getenv("SHARDLM_KERNELS")), chosen on first use, so
+// that tests and benchmarks can force a lower set.
+const DotKernels& active_dot_kernels();
+
+}  // namespace shardlm

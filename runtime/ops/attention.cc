@@ -1,0 +1,55 @@
+#include "runtime/ops/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "runtime/ops/softmax.h"
+#include "runtime/threading/thread_pool.h"
+
+namespace shardlm {
+
+namespace {
+
+void attend_one(const AttentionInputs& in, std::size_t query, std::size_t head, std::vector<float>& scores, float* out) {
+  const std::size_t hd = in.head_dim;
+  const std::size_t q_heads = in.kv_head_of_q_head.size();
+  const std::int64_t position = in.first_position + static_cast<std::int64_t>(query);
+  const std::int64_t first_key = in.sliding_window > 0 ? std::max<std::int64_t>(0, position - in.sliding_window + 1) : 0;
+  const auto n_keys = static_cast<std::size_t>(position - first_key + 1);
+  const float* q = in.queries + (query * q_heads + head) * hd;
+  const std::size_t kv_offset = in.kv_head_of_q_head[head] * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  scores.resize(n_keys);
+  for (std::size_t j = 0; j < n_keys; ++j) {
+    const float* k = in.keys + (static_cast<std::size_t>(first_key) + j) * in.kv_row_stride + kv_offset;
+    float dot = 0.0f;
+    for (std::size_t d = 0; d < hd; ++d) dot += q[d] * k[d];
+    scores[j] = dot * scale;
+  }
+  softmax(scores.data(), n_keys);
+
+  float* o = out + (query * q_heads + head) * hd;
+  std::fill(o, o + hd, 0.0f);
+  for (std::size_t j = 0; j < n_keys; ++j) {
+    const float* v = in.values + (static_cast<std::size_t>(first_key) + j) * in.kv_row_stride + kv_offset;
+    const float weight = scores[j];
+    for (std::size_t d = 0; d < hd; ++d) o[d] += weight * v[d];
+  }
+}
+
+}  // namespace
+
+void causal_attention(ThreadPool& pool, const AttentionInputs& inputs, float* out) {
+  const std::size_t q_heads = inputs.kv_head_of_q_head.size();
+  const std::size_t items = inputs.n_queries * q_heads;
+  pool.parallel_for(items, [&](std::size_t begin, std::size_t end) {
+    std::vector<float> scores;
+    for (std::size_t item = begin; item < end; ++item) {
+      attend_one(inputs, item / q_heads, item % q_heads, scores, out);
+    }
+  });
+}
+
+}  // namespace shardlm

@@ -1,0 +1,13 @@
+#pragma once
+
+#include <cstddef>
+
+namespace shardlm {
+
+// In-place softmax over n values, computed stably by subtracting the maximum.
+void softmax(float* values, std::size_t n);
+
+// log(sum(exp(values))), computed stably; the basis of log-softmax and negative log-likelihoods.
+double log_sum_exp(const float* values, std::size_t n);
+
+}  // namespace shardlm

@@ -1,0 +1,12 @@
+#pragma once
+
+#include <cstddef>
+
+namespace shardlm {
+
+// Peak resident set size of this process so far (VmHWM), in bytes; 0 where it cannot be read.
+std::size_t peak_rss_bytes();
+// Current resident set size (VmRSS), in bytes.
+std::size_t current_rss_bytes();
+
+}  // namespace shardlm

@@ -1,0 +1,212 @@
+#include "shard/shard_engine.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+
+#include "runtime/engine/batch_rows.h"
+#include "runtime/system/memory_usage.h"
+
+namespace shardlm::shard {
+
+namespace {
+
+// Tags keep a forward pass's transfers apart: micro-batch m travels between stages as kHiddenTag + m
+// and its logits go to rank 0 as kLogitsTag + m.
+constexpr int kHiddenTag = 0;
+constexpr int kLogitsTag = 1 << 16;
+
+}  // namespace
+
+ShardEngine::ShardEngine(ClusterGroups& groups, const ModelFolder& folder, const ModelConfig& config,
+                         const RankPlan& plan, ThreadPool& pool)
+    : groups_(groups), baseline_rss_bytes_(current_rss_bytes()) {
+  if (groups.layout.tp > 1) reducer_ = std::make_unique<TensorParallelReducer>(groups.tensor_parallel);
+  decoder_ = std::make_unique<Decoder>(config, plan.slice, load_model_weights(folder, config, plan.slice), pool,
+                                       reducer_.get());
+  weight_bytes_ = slice_weight_bytes(decoder_->weights());
+}
+
+void ShardEngine::serve() {
+  while (true) {
+    std::string bytes;
+    groups_.world.broadcast(bytes, 0);
+    const comm::ControlMessage message = comm::deserialize(bytes);
+    execute(message, nullptr, nullptr);
+    if (message.kind == comm::ControlMessage::Kind::Shutdown) return;
+  }
+}
+
+void ShardEngine::execute(const comm::ControlMessage& message, std::vector<float>* logits,
+                          std::vector<RankMemory>* memory) {
+  using Kind = comm::ControlMessage::Kind;
+  switch (message.kind) {
+    case Kind::OpenSequence: caches_.insert_or_assign(message.sequences.at(0), decoder_->new_cache()); break;
+    case Kind::CloseSequence: caches_.erase(message.sequences.at(0)); break;
+    case Kind::Forward: forward(message, logits); break;
+    case Kind::ReportMemory: {
+      auto report = report_memory();
+      if (memory != nullptr) *memory = std::move(report);
+      break;
+    }
+    case Kind::Shutdown: break;
+  }
+}
+
+std::vector<ShardEngine::MicroBatch> ShardEngine::plan_micro_batches(const comm::ControlMessage& message) const {
+  // With several stages, the sequences are cut into up to pp groups that follow each other through
+  // the pipeline, so that stage s works on group m while stage s+1 works on group m-1.
+  const std::size_t n = message.sequences.size();
+  const std::size_t groups = std::min<std::size_t>(n, static_cast<std::size_t>(groups_.layout.pp));
+  std::vector<MicroBatch> batches;
+  std::size_t output_row = 0;
+  for (std::size_t g = 0; g < groups; ++g) {
+    const IndexRange range = split_evenly(static_cast<std::int64_t>(n), static_cast<int>(groups), static_cast<int>(g));
+    MicroBatch batch;
+    batch.first_sequence = static_cast<std::size_t>(range.begin);
+    batch.n_sequences = static_cast<std::size_t>(range.size());
+    for (std::size_t i = batch.first_sequence; i < batch.first_sequence + batch.n_sequences; ++i) {
+      batch.rows += message.tokens[i].size();
+    }
+    batch.first_output_row = output_row;
+    batch.output_rows = message.all_positions ? batch.rows : batch.n_sequences;
+    output_row += batch.output_rows;
+    batches.push_back(batch);
+  }
+  return batches;
+}
+
+void ShardEngine::forward(const comm::ControlMessage& message, std::vector<float>* logits) {
+  const std::size_t width = static_cast<std::size_t>(config().hidden_size);
+  const std::size_t vocab = static_cast<std::size_t>(config().vocab_size);
+  const std::vector<MicroBatch> batches = plan_micro_batches(message);
+  const bool is_rank0 = groups_.world.rank() == 0;
+
+  std::vector<comm::PendingTransfer> receives;
+  std::vector<comm::PendingTransfer> sends;
+  float* rank0_logits = nullptr;
+  if (is_rank0) {
+    logits->resize((batches.back().first_output_row + batches.back().output_rows) * vocab);
+    rank0_logits = logits->data();
+    if (groups_.logits_rank() != 0) {
+      for (std::size_t m = 0; m < batches.size(); ++m) {
+        receives.push_back(groups_.world.receive_async(rank0_logits + batches[m].first_output_row * vocab,
+                                                       batches[m].output_rows * vocab, groups_.logits_rank(),
+                                                       kLogitsTag + static_cast<int>(m)));
+      }
+    }
+  }
+
+  hidden_.resize(batches.size());
+  outgoing_logits_.clear();
+  for (std::size_t m = 0; m < batches.size(); ++m) {
+    const MicroBatch& batch = batches[m];
+    std::vector<float>& hidden = hidden_[m];
+    hidden.resize(batch.rows * width);
+    std::vector<SequenceRows> rows;
+    std::vector<std::int32_t> tokens;
+    for (std::size_t i = batch.first_sequence; i < batch.first_sequence + batch.n_sequences; ++i) {
+      const auto cache = caches_.find(message.sequences[i]);
+      if (cache == caches_.end()) throw std::logic_error(fmt::format("sequence {} is not open", message.sequences[i]));
+      rows.push_back({&cache->second, message.tokens[i].size()});
+      tokens.insert(tokens.end(), message.tokens[i].begin(), message.tokens[i].end());
+    }
+    const int tag = static_cast<int>(m);
+    if (groups_.first_stage()) {
+      decoder_->embed(tokens, hidden.data());
+    } else {
+      groups_.pipeline.receive(hidden.data(), hidden.size(), groups_.coordinates.stage - 1, kHiddenTag + tag);
+    }
+    decoder_->run_layers(hidden.data(), rows);
+    if (!groups_.last_stage()) {
+      sends.push_back(
+          groups_.pipeline.send_async(hidden.data(), hidden.size(), groups_.coordinates.stage + 1, kHiddenTag + tag));
+    } else {
+      compute_logits(message, batch, tag, hidden, sends, rank0_logits);
+    }
+  }
+  comm::wait_all(sends);
+  comm::wait_all(receives);
+}
+
+void ShardEngine::compute_logits(const comm::ControlMessage& message, const MicroBatch& batch, int tag,
+                                 std::vector<float>& hidden, std::vector<comm::PendingTransfer>& sends,
+                                 float* rank0_logits) {
+  const std::size_t width = static_cast<std::size_t>(config().hidden_size);
+  const std::size_t vocab = static_cast<std::size_t>(config().vocab_size);
+  const int tp = groups_.layout.tp;
+  const std::size_t rows = batch.output_rows;
+
+  std::vector<float> head_input;
+  const float* input = hidden.data();
+  if (!message.all_positions) {
+    std::vector<std::size_t> row_counts;
+    for (std::size_t i = batch.first_sequence; i < batch.first_sequence + batch.n_sequences; ++i) {
+      row_counts.push_back(message.tokens[i].size());
+    }
+    head_input.resize(rows * width);
+    gather_last_rows(hidden.data(), row_counts, width, head_input.data());
+    input = head_input.data();
+  }
+
+  // Vocabulary-parallel LM head: each TP rank scores its rows of the vocabulary; slices are padded
+  // to the widest one so that a plain gather collects them on tp_rank 0.
+  const std::size_t slice_width = static_cast<std::size_t>(decoder_->slice().vocab.size());
+  const std::size_t padded_width = static_cast<std::size_t>(split_evenly(config().vocab_size, tp, 0).size());
+  std::vector<float> partial(rows * padded_width, 0.0f);
+  {
+    std::vector<float> scores(rows * slice_width);
+    decoder_->logits(input, rows, scores.data());
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::memcpy(partial.data() + r * padded_width, scores.data() + r * slice_width, slice_width * sizeof(float));
+    }
+  }
+  std::vector<float> gathered(groups_.coordinates.tp_rank == 0 ? partial.size() * static_cast<std::size_t>(tp) : 0);
+  if (tp > 1) {
+    groups_.tensor_parallel.gather(partial.data(), partial.size(), gathered.data(), 0);
+  } else {
+    gathered = partial;
+  }
+  if (groups_.coordinates.tp_rank != 0) return;
+
+  std::vector<float> assembled(rows * vocab);
+  for (int part = 0; part < tp; ++part) {
+    const IndexRange range = split_evenly(config().vocab_size, tp, part);
+    const float* source = gathered.data() + static_cast<std::size_t>(part) * rows * padded_width;
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::memcpy(assembled.data() + r * vocab + static_cast<std::size_t>(range.begin), source + r * padded_width,
+                  static_cast<std::size_t>(range.size()) * sizeof(float));
+    }
+  }
+  if (groups_.world.rank() == 0) {
+    std::memcpy(rank0_logits + batch.first_output_row * vocab, assembled.data(), assembled.size() * sizeof(float));
+    return;
+  }
+  // Moving the vector keeps its buffer, which must outlive the non-blocking send.
+  outgoing_logits_.push_back(std::move(assembled));
+  const std::vector<float>& outgoing = outgoing_logits_.back();
+  sends.push_back(groups_.world.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
+}
+
+std::vector<RankMemory> ShardEngine::report_memory() const {
+  const comm::Communicator& world = groups_.world;
+  const auto baselines = world.all_gather(static_cast<double>(baseline_rss_bytes_));
+  const auto peaks = world.all_gather(static_cast<double>(peak_rss_bytes()));
+  const auto weights = world.all_gather(static_cast<double>(weight_bytes_));
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const auto hosts = world.gather_text(host, 0);
+  std::vector<RankMemory> report;
+  if (world.rank() != 0) return report;
+  for (int rank = 0; rank < world.size(); ++rank) {
+    const auto i = static_cast<std::size_t>(rank);
+    report.push_back({rank, hosts[i], static_cast<std::size_t>(baselines[i]), static_cast<std::size_t>(peaks[i]),
+                      static_cast<std::size_t>(weights[i])});
+  }
+  return report;
+}
+
+}  // namespace shardlm::shard

@@ -1,0 +1,73 @@
+#include "shard/sharded_model.h"
+
+#include <fmt/format.h>
+
+#include <exception>
+#include <stdexcept>
+
+#include "runtime/engine/batch_rows.h"
+
+namespace shardlm::shard {
+
+using Kind = comm::ControlMessage::Kind;
+
+ShardedModel::ShardedModel(ShardEngine& engine, const comm::Communicator& world) : engine_(engine), world_(world) {}
+
+ShardedModel::~ShardedModel() {
+  // While an error unwinds, the other ranks may be anywhere in a step; the job is aborted instead.
+  if (std::uncaught_exceptions() > 0) return;
+  comm::ControlMessage shutdown;
+  shutdown.kind = Kind::Shutdown;
+  run(shutdown, nullptr, nullptr);
+}
+
+void ShardedModel::run(const comm::ControlMessage& message, std::vector<float>* logits,
+                       std::vector<RankMemory>* memory) {
+  std::string bytes = comm::serialize(message);
+  world_.broadcast(bytes, 0);
+  engine_.execute(message, logits, memory);
+}
+
+SequenceId ShardedModel::open_sequence() {
+  const SequenceId id = next_sequence_++;
+  comm::ControlMessage message;
+  message.kind = Kind::OpenSequence;
+  message.sequences = {id};
+  run(message, nullptr, nullptr);
+  lengths_[id] = 0;
+  return id;
+}
+
+void ShardedModel::close_sequence(SequenceId sequence) {
+  comm::ControlMessage message;
+  message.kind = Kind::CloseSequence;
+  message.sequences = {sequence};
+  run(message, nullptr, nullptr);
+  lengths_.erase(sequence);
+}
+
+void ShardedModel::forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) {
+  // Bad input is refused here, before any rank sees it.
+  comm::ControlMessage message;
+  message.kind = Kind::Forward;
+  message.all_positions = all_positions;
+  for (const auto& entry : batch) {
+    const auto length = lengths_.find(entry.sequence);
+    if (length == lengths_.end()) throw std::logic_error(fmt::format("sequence {} is not open", entry.sequence));
+    check_sequence_tokens(config(), entry, length->second);
+    message.sequences.push_back(entry.sequence);
+    message.tokens.emplace_back(entry.tokens.begin(), entry.tokens.end());
+  }
+  run(message, &logits, nullptr);
+  for (const auto& entry : batch) lengths_[entry.sequence] += static_cast<std::int64_t>(entry.tokens.size());
+}
+
+std::vector<RankMemory> ShardedModel::memory_report() {
+  comm::ControlMessage message;
+  message.kind = Kind::ReportMemory;
+  std::vector<RankMemory> report;
+  run(message, nullptr, &report);
+  return report;
+}
+
+}  // namespace shardlm::shard
