@@ -9,6 +9,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace shardlm {
 
@@ -43,6 +44,35 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
   ::close(fd_);
+}
+
+MappedRegion::MappedRegion(void* mapping, std::size_t mapping_size, std::size_t lead)
+    : mapping_(mapping), mapping_size_(mapping_size), lead_(lead) {}
+
+MappedRegion::~MappedRegion() {
+  if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+}
+
+MappedRegion::MappedRegion(MappedRegion&& other) noexcept
+    : mapping_(std::exchange(other.mapping_, nullptr)), mapping_size_(other.mapping_size_), lead_(other.lead_) {}
+
+MappedRegion& MappedRegion::operator=(MappedRegion&& other) noexcept {
+  if (this != &other) {
+    if (mapping_ != nullptr) ::munmap(mapping_, mapping_size_);
+    mapping_ = std::exchange(other.mapping_, nullptr);
+    mapping_size_ = other.mapping_size_;
+    lead_ = other.lead_;
+  }
+  return *this;
+}
+
+MappedRegion MappedFile::map_region(std::size_t offset, std::size_t size) const {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t start = offset / page * page;
+  const std::size_t length = offset + size - start;
+  void* mapping = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE, fd_, static_cast<off_t>(start));
+  if (mapping == MAP_FAILED) throw io_error(path_, "cannot mmap a region");
+  return MappedRegion(mapping, length, offset - start);
 }
 
 void MappedFile::read_at(std::size_t offset, std::size_t size, void* destination) const {

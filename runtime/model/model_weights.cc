@@ -12,7 +12,7 @@ namespace {
 
 class WeightReader {
  public:
-  WeightReader(const ModelFolder& folder, std::vector<std::vector<std::byte>>& owned) : folder_(folder), owned_(owned) {}
+  WeightReader(const ModelFolder& folder, ModelWeights& weights) : folder_(folder), weights_(weights) {}
 
   const TensorEntry& tensor(const std::string& name, std::vector<std::int64_t> shape) const {
     const TensorEntry& entry = folder_.tensor(name);
@@ -28,9 +28,10 @@ class WeightReader {
     return entry;
   }
 
-  // Rows [rows.begin, rows.end) and columns [cols.begin, cols.end) of a 2-D weight. Whole rows are
-  // a view into the mapping; a slice of columns is read from the file into owned memory, because its
-  // pieces are scattered over every page of the matrix and a view would make them all resident.
+  // Rows [rows.begin, rows.end) and columns [cols.begin, cols.end) of a 2-D weight. A whole matrix is
+  // a view into the file's mapping and a block of whole rows gets its own mapping; a slice of columns
+  // is read from the file into owned memory, because its pieces are scattered over every page of the
+  // matrix and a view would make them all resident.
   WeightMatrix matrix(const std::string& name, std::int64_t total_rows, std::int64_t total_cols, IndexRange rows,
                       IndexRange cols) const {
     const TensorEntry& entry = tensor(name, {total_rows, total_cols});
@@ -42,11 +43,16 @@ class WeightReader {
     const std::size_t offset = static_cast<std::size_t>(rows.begin * total_cols + cols.begin) * element;
     if (cols.size() == total_cols) {
       m.row_stride = static_cast<std::size_t>(total_cols);
-      m.data = entry.data + offset;
+      if (rows.size() == total_rows) {
+        m.data = entry.data;
+      } else {
+        weights_.regions.push_back(entry.file->map_region(entry.file_offset() + offset, m.rows * m.cols * element));
+        m.data = weights_.regions.back().data();
+      }
       return m;
     }
     m.row_stride = m.cols;
-    auto& storage = owned_.emplace_back(m.rows * m.cols * element);
+    auto& storage = weights_.owned.emplace_back(m.rows * m.cols * element);
     const std::size_t row_bytes = m.cols * element;
     for (std::size_t r = 0; r < m.rows; ++r) {
       entry.file->read_at(entry.file_offset() + offset + r * static_cast<std::size_t>(total_cols) * element, row_bytes,
@@ -73,7 +79,7 @@ class WeightReader {
 
  private:
   const ModelFolder& folder_;
-  std::vector<std::vector<std::byte>>& owned_;
+  ModelWeights& weights_;
 };
 
 IndexRange scaled(IndexRange range, std::int64_t factor) { return {range.begin * factor, range.end * factor}; }
@@ -94,7 +100,7 @@ Linear load_linear(const WeightReader& reader, const std::string& prefix, bool h
 
 ModelWeights load_model_weights(const ModelFolder& folder, const ModelConfig& config, const ModelSlice& slice) {
   ModelWeights weights;
-  const WeightReader reader(folder, weights.owned);
+  const WeightReader reader(folder, weights);
   const std::int64_t hidden = config.hidden_size;
   const IndexRange all_hidden{0, hidden};
   const IndexRange q_rows = scaled(slice.q_heads, config.head_dim);

@@ -24,14 +24,16 @@ struct LayerWeights {
   Linear gate, up, down;
 };
 
-// The weights of one model slice. Matrices whose rows the slice holds whole are views into the model
-// folder's mappings, so the folder must outlive them; a slice of columns is read into owned memory.
+// The weights of one model slice. Whole matrices are views into the model folder's mappings, so the
+// folder must outlive them; a slice of rows gets a mapping of its own and a slice of columns is read
+// into owned memory, so that a shard's resident memory is its share of the weights.
 struct ModelWeights {
   WeightMatrix embedding;  // rows slice.vocab of [vocab][hidden]
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
   WeightMatrix lm_head;  // rows slice.vocab of [vocab][hidden]; the embedding when tied
   std::vector<std::vector<std::byte>> owned;  // storage of column slices
+  std::vector<MappedRegion> regions;          // mappings of row slices
 };
 
 // Checks every tensor the slice needs against the config (presence, dtype, shape) and returns views

@@ -1,41 +1,19 @@
 // The shardlm binary as a user runs it: output formats, exit codes and error messages.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "golden/fixture.h"
 #include "runtime/temp_dir.h"
+#include "support/run_command.h"
 
 namespace shardlm {
 namespace {
 
 using ::testing::HasSubstr;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-  std::string stdout_only;
-};
-
-RunResult run_shardlm(const std::string& arguments, bool capture_stderr = true) {
-  const std::string command =
-      std::string(SHARDLM_BINARY) + " " + arguments + (capture_stderr ? " 2>&1" : " 2>/dev/null");
-  RunResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  std::size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.stdout_only = result.output;
-  return result;
-}
+using testing::run_shardlm;
 
 std::string fixture(const std::string& name) { return (testing::fixtures_dir() / name).string(); }
 
@@ -45,7 +23,7 @@ TEST(CliTest, GenerateJsonReportsTheGreedyContinuation) {
                                    testing::join_ids(golden.prompt_ids) + " --max-tokens 24 --temp 0 --json",
                                false);
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const auto out = nlohmann::json::parse(run.stdout_only);
+  const auto out = nlohmann::json::parse(run.output);
   EXPECT_EQ(out["ids"].get<std::vector<std::int32_t>>(), golden.greedy_ids);
   EXPECT_EQ(out["prompt_tokens"], golden.prompt_ids.size());
   EXPECT_EQ(out["generated_tokens"], 24);
@@ -86,7 +64,7 @@ TEST(CliTest, InfoCountsParametersFromTheConfig) {
   const long expected = 2 * 512 * 64 + 4 * per_layer + 64;
   const auto run = run_shardlm("info --json --model " + fixture("qwen3_bf16"), false);
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const auto out = nlohmann::json::parse(run.stdout_only);
+  const auto out = nlohmann::json::parse(run.output);
   EXPECT_EQ(out["architecture"], "Qwen3ForCausalLM");
   EXPECT_EQ(out["parameters"].get<long>(), expected);
   EXPECT_EQ(out["weight_bytes"].get<long>(), 2 * expected);
