@@ -1,9 +1,11 @@
 #include <fmt/format.h>
 
+#include <chrono>
 #include <climits>
 #include <stdexcept>
 
 #include "comm/mpi_handles.h"
+#include "comm/traffic.h"
 
 namespace shardlm::comm {
 
@@ -17,6 +19,23 @@ void check_mpi(int code, const char* operation) {
 
 namespace {
 
+Traffic g_traffic;
+
+// Adds the lifetime of one MPI call, and what it sends, to this process's traffic.
+class Metered {
+ public:
+  explicit Metered(std::size_t bytes_sent) : start_(std::chrono::steady_clock::now()) {
+    g_traffic.bytes_sent += bytes_sent;
+    if (bytes_sent > 0) ++g_traffic.messages;
+  }
+  ~Metered() { g_traffic.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  Metered(const Metered&) = delete;
+  Metered& operator=(const Metered&) = delete;
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
 int count_of(std::size_t n) {
   if (n > static_cast<std::size_t>(INT_MAX)) throw std::length_error("message larger than MPI's int count");
   return static_cast<int>(n);
@@ -24,13 +43,22 @@ int count_of(std::size_t n) {
 
 }  // namespace
 
+Traffic traffic() { return g_traffic; }
+
 PendingTransfer::PendingTransfer() : handle_(std::make_unique<Handle>()) {}
 PendingTransfer::~PendingTransfer() = default;
 PendingTransfer::PendingTransfer(PendingTransfer&&) noexcept = default;
 PendingTransfer& PendingTransfer::operator=(PendingTransfer&&) noexcept = default;
 
 void PendingTransfer::wait() {
-  if (handle_ && handle_->request != MPI_REQUEST_NULL) check_mpi(MPI_Wait(&handle_->request, MPI_STATUS_IGNORE), "wait");
+  if (!handle_ || handle_->request == MPI_REQUEST_NULL) return;
+  const Metered metered(0);
+  check_mpi(MPI_Wait(&handle_->request, MPI_STATUS_IGNORE), "wait");
+}
+
+void make_progress() {
+  int flag = 0;
+  MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE);
 }
 
 void wait_all(std::vector<PendingTransfer>& transfers) {
@@ -57,10 +85,14 @@ Communicator Communicator::split(int color, int key) const {
   return Communicator(std::move(handle));
 }
 
-void Communicator::barrier() const { check_mpi(MPI_Barrier(handle_->comm), "barrier"); }
+void Communicator::barrier() const {
+  const Metered metered(0);
+  check_mpi(MPI_Barrier(handle_->comm), "barrier");
+}
 
 void Communicator::all_reduce_sum(float* data, std::size_t n) const {
   if (size_ == 1) return;
+  const Metered metered(n * sizeof(float));
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, count_of(n), MPI_FLOAT, MPI_SUM, handle_->comm), "allreduce");
 }
 
@@ -76,6 +108,7 @@ std::vector<double> Communicator::all_gather(double value) const {
 }
 
 void Communicator::broadcast(std::string& bytes, int root) const {
+  const Metered metered(rank_ == root ? bytes.size() : 0);
   unsigned long long length = bytes.size();
   check_mpi(MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, root, handle_->comm), "broadcast");
   bytes.resize(length);
@@ -105,19 +138,23 @@ std::vector<std::string> Communicator::gather_text(const std::string& text, int 
 }
 
 void Communicator::gather(const float* data, std::size_t count, float* out, int root) const {
+  const Metered metered(count * sizeof(float));
   check_mpi(MPI_Gather(data, count_of(count), MPI_FLOAT, out, count_of(count), MPI_FLOAT, root, handle_->comm),
             "gather");
 }
 
 void Communicator::send(const float* data, std::size_t n, int destination, int tag) const {
+  const Metered metered(n * sizeof(float));
   check_mpi(MPI_Send(data, count_of(n), MPI_FLOAT, destination, tag, handle_->comm), "send");
 }
 
 void Communicator::receive(float* data, std::size_t n, int source, int tag) const {
+  const Metered metered(0);
   check_mpi(MPI_Recv(data, count_of(n), MPI_FLOAT, source, tag, handle_->comm, MPI_STATUS_IGNORE), "receive");
 }
 
 PendingTransfer Communicator::send_async(const float* data, std::size_t n, int destination, int tag) const {
+  const Metered metered(n * sizeof(float));
   PendingTransfer transfer;
   check_mpi(MPI_Isend(data, count_of(n), MPI_FLOAT, destination, tag, handle_->comm, &transfer.handle().request), "isend");
   return transfer;

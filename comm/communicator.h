@@ -65,6 +65,10 @@ class Communicator {
   int size_ = 1;
 };
 
+// Lets MPI advance transfers already started. Open MPI moves data only inside MPI calls, so a rank
+// that computes for long between calls would otherwise hold up the ranks waiting for it.
+void make_progress();
+
 // Completes every transfer in the list.
 void wait_all(std::vector<PendingTransfer>& transfers);
 

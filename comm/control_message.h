@@ -13,7 +13,7 @@ struct ControlMessage {
     OpenSequence,   // sequences[0] gets an empty KV cache
     CloseSequence,  // sequences[0]'s KV cache is dropped
     Forward,        // tokens[i] are appended to sequences[i]; logits go to rank 0
-    ReportMemory,   // every rank sends its memory figures to rank 0
+    ReportRanks,    // every rank sends its RankReport figures to rank 0
     Shutdown,       // leave the loop
   };
 

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "comm/traffic.h"
 #include "runtime/engine/batch_rows.h"
 #include "runtime/system/memory_usage.h"
 
@@ -28,6 +29,16 @@ ShardEngine::ShardEngine(ClusterGroups& groups, const ModelFolder& folder, const
   decoder_ = std::make_unique<Decoder>(config, plan.slice, load_model_weights(folder, config, plan.slice), pool,
                                        reducer_.get());
   weight_bytes_ = slice_weight_bytes(decoder_->weights());
+  // Tensor-parallel all-reduces already enter MPI every layer; a pipeline-only rank must do so itself.
+  if (groups.layout.pp > 1 && groups.layout.tp == 1) decoder_->set_after_layer(comm::make_progress);
+}
+
+ShardEngine::~ShardEngine() {
+  // A pass still in flight names buffers that must not disappear under MPI.
+  for (auto& pass : passes_) {
+    comm::wait_all(pass.sends);
+    comm::wait_all(pass.receives);
+  }
 }
 
 void ShardEngine::serve() {
@@ -35,25 +46,51 @@ void ShardEngine::serve() {
     std::string bytes;
     groups_.world.broadcast(bytes, 0);
     const comm::ControlMessage message = comm::deserialize(bytes);
-    execute(message, nullptr, nullptr);
+    execute(message);
     if (message.kind == comm::ControlMessage::Kind::Shutdown) return;
   }
 }
 
-void ShardEngine::execute(const comm::ControlMessage& message, std::vector<float>* logits,
-                          std::vector<RankMemory>* memory) {
+void ShardEngine::execute(const comm::ControlMessage& message, std::vector<RankReport>* reports) {
   using Kind = comm::ControlMessage::Kind;
   switch (message.kind) {
     case Kind::OpenSequence: caches_.insert_or_assign(message.sequences.at(0), decoder_->new_cache()); break;
     case Kind::CloseSequence: caches_.erase(message.sequences.at(0)); break;
-    case Kind::Forward: forward(message, logits); break;
-    case Kind::ReportMemory: {
-      auto report = report_memory();
-      if (memory != nullptr) *memory = std::move(report);
+    case Kind::Forward:
+      start_pass(message);
+      if (groups_.world.rank() != 0) complete_sends_of_older_passes();
+      break;
+    case Kind::ReportRanks: {
+      auto made = make_rank_reports();
+      if (reports != nullptr) *reports = std::move(made);
       break;
     }
-    case Kind::Shutdown: break;
+    case Kind::Shutdown:
+      while (!passes_.empty()) {
+        comm::wait_all(passes_.front().sends);
+        comm::wait_all(passes_.front().receives);
+        passes_.pop_front();
+      }
+      break;
   }
+}
+
+void ShardEngine::complete_sends_of_older_passes() {
+  // The next stage receives passes in order, so waiting for an older pass's sends cannot block on
+  // anything this rank still has to do.
+  while (passes_.size() > 1) {
+    comm::wait_all(passes_.front().sends);
+    passes_.pop_front();
+  }
+}
+
+void ShardEngine::finish_pass(std::vector<float>& logits) {
+  if (passes_.empty()) throw std::logic_error("no forward pass to finish");
+  Pass& pass = passes_.front();
+  comm::wait_all(pass.receives);
+  comm::wait_all(pass.sends);
+  logits = std::move(pass.logits);
+  passes_.pop_front();
 }
 
 std::vector<ShardEngine::MicroBatch> ShardEngine::plan_micro_batches(const comm::ControlMessage& message) const {
@@ -79,32 +116,27 @@ std::vector<ShardEngine::MicroBatch> ShardEngine::plan_micro_batches(const comm:
   return batches;
 }
 
-void ShardEngine::forward(const comm::ControlMessage& message, std::vector<float>* logits) {
+void ShardEngine::start_pass(const comm::ControlMessage& message) {
   const std::size_t width = static_cast<std::size_t>(config().hidden_size);
   const std::size_t vocab = static_cast<std::size_t>(config().vocab_size);
   const std::vector<MicroBatch> batches = plan_micro_batches(message);
-  const bool is_rank0 = groups_.world.rank() == 0;
+  Pass& pass = passes_.emplace_back();
 
-  std::vector<comm::PendingTransfer> receives;
-  std::vector<comm::PendingTransfer> sends;
-  float* rank0_logits = nullptr;
-  if (is_rank0) {
-    logits->resize((batches.back().first_output_row + batches.back().output_rows) * vocab);
-    rank0_logits = logits->data();
+  if (groups_.world.rank() == 0) {
+    pass.logits.resize((batches.back().first_output_row + batches.back().output_rows) * vocab);
     if (groups_.logits_rank() != 0) {
       for (std::size_t m = 0; m < batches.size(); ++m) {
-        receives.push_back(groups_.world.receive_async(rank0_logits + batches[m].first_output_row * vocab,
-                                                       batches[m].output_rows * vocab, groups_.logits_rank(),
-                                                       kLogitsTag + static_cast<int>(m)));
+        pass.receives.push_back(groups_.world.receive_async(pass.logits.data() + batches[m].first_output_row * vocab,
+                                                            batches[m].output_rows * vocab, groups_.logits_rank(),
+                                                            kLogitsTag + static_cast<int>(m)));
       }
     }
   }
 
-  hidden_.resize(batches.size());
-  outgoing_logits_.clear();
+  pass.hidden.resize(batches.size());
   for (std::size_t m = 0; m < batches.size(); ++m) {
     const MicroBatch& batch = batches[m];
-    std::vector<float>& hidden = hidden_[m];
+    std::vector<float>& hidden = pass.hidden[m];
     hidden.resize(batch.rows * width);
     std::vector<SequenceRows> rows;
     std::vector<std::int32_t> tokens;
@@ -122,19 +154,17 @@ void ShardEngine::forward(const comm::ControlMessage& message, std::vector<float
     }
     decoder_->run_layers(hidden.data(), rows);
     if (!groups_.last_stage()) {
-      sends.push_back(
+      pass.sends.push_back(
           groups_.pipeline.send_async(hidden.data(), hidden.size(), groups_.coordinates.stage + 1, kHiddenTag + tag));
     } else {
-      compute_logits(message, batch, tag, hidden, sends, rank0_logits);
+      compute_logits(message, batch, tag, pass);
     }
   }
-  comm::wait_all(sends);
-  comm::wait_all(receives);
 }
 
 void ShardEngine::compute_logits(const comm::ControlMessage& message, const MicroBatch& batch, int tag,
-                                 std::vector<float>& hidden, std::vector<comm::PendingTransfer>& sends,
-                                 float* rank0_logits) {
+                                 Pass& pass) {
+  const std::vector<float>& hidden = pass.hidden[static_cast<std::size_t>(tag)];
   const std::size_t width = static_cast<std::size_t>(config().hidden_size);
   const std::size_t vocab = static_cast<std::size_t>(config().vocab_size);
   const int tp = groups_.layout.tp;
@@ -182,29 +212,34 @@ void ShardEngine::compute_logits(const comm::ControlMessage& message, const Micr
     }
   }
   if (groups_.world.rank() == 0) {
-    std::memcpy(rank0_logits + batch.first_output_row * vocab, assembled.data(), assembled.size() * sizeof(float));
+    std::memcpy(pass.logits.data() + batch.first_output_row * vocab, assembled.data(), assembled.size() * sizeof(float));
     return;
   }
   // Moving the vector keeps its buffer, which must outlive the non-blocking send.
-  outgoing_logits_.push_back(std::move(assembled));
-  const std::vector<float>& outgoing = outgoing_logits_.back();
-  sends.push_back(groups_.world.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
+  pass.outgoing_logits.push_back(std::move(assembled));
+  const std::vector<float>& outgoing = pass.outgoing_logits.back();
+  pass.sends.push_back(groups_.world.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
 }
 
-std::vector<RankMemory> ShardEngine::report_memory() const {
+std::vector<RankReport> ShardEngine::make_rank_reports() const {
   const comm::Communicator& world = groups_.world;
+  const comm::Traffic traffic = comm::traffic();  // before the report's own collectives
+  const auto mpi_seconds = world.all_gather(traffic.seconds);
+  const auto mpi_bytes = world.all_gather(static_cast<double>(traffic.bytes_sent));
+  const auto mpi_messages = world.all_gather(static_cast<double>(traffic.messages));
   const auto baselines = world.all_gather(static_cast<double>(baseline_rss_bytes_));
   const auto peaks = world.all_gather(static_cast<double>(peak_rss_bytes()));
   const auto weights = world.all_gather(static_cast<double>(weight_bytes_));
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   const auto hosts = world.gather_text(host, 0);
-  std::vector<RankMemory> report;
+  std::vector<RankReport> report;
   if (world.rank() != 0) return report;
   for (int rank = 0; rank < world.size(); ++rank) {
     const auto i = static_cast<std::size_t>(rank);
     report.push_back({rank, hosts[i], static_cast<std::size_t>(baselines[i]), static_cast<std::size_t>(peaks[i]),
-                      static_cast<std::size_t>(weights[i])});
+                      static_cast<std::size_t>(weights[i]), mpi_seconds[i], static_cast<std::size_t>(mpi_bytes[i]),
+                      static_cast<std::size_t>(mpi_messages[i])});
   }
   return report;
 }

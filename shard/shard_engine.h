@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <vector>
@@ -19,17 +20,26 @@ namespace shardlm::shard {
 
 // One rank's part of a sharded model: its decoder slice, the KV caches of its layers for every open
 // sequence, and the execution of rank 0's control messages. Every rank runs the same messages in
-// the same order; rank 0 also receives the results.
+// the same order.
+//
+// A Forward message is started, not finished: this rank computes its stage and hands the activations
+// on without waiting, so the next message can start while later stages still work. Rank 0 collects
+// the logits of its passes, oldest first, with finish_pass().
 class ShardEngine {
  public:
   // The folder must outlive the engine: the weights are views into its mappings.
   ShardEngine(ClusterGroups& groups, const ModelFolder& folder, const ModelConfig& config, const RankPlan& plan,
               ThreadPool& pool);
+  ~ShardEngine();
 
   const ModelConfig& config() const { return decoder_->config(); }
+  int stages() const { return groups_.layout.pp; }
 
-  // Runs one message. On rank 0, a Forward fills `logits` and a ReportMemory fills `memory`.
-  void execute(const comm::ControlMessage& message, std::vector<float>* logits, std::vector<RankMemory>* memory);
+  // Runs one message. On rank 0 a ReportRanks fills `reports`.
+  void execute(const comm::ControlMessage& message, std::vector<RankReport>* reports = nullptr);
+
+  // Rank 0: waits for the oldest unfinished pass and moves its logits out.
+  void finish_pass(std::vector<float>& logits);
 
   // The loop of every rank but 0: receive rank 0's messages and run them until Shutdown.
   void serve();
@@ -42,12 +52,20 @@ class ShardEngine {
     std::size_t first_output_row = 0;
     std::size_t output_rows = 0;
   };
+  // A started pass: its buffers must outlive its non-blocking transfers.
+  struct Pass {
+    std::vector<std::vector<float>> hidden;
+    std::vector<std::vector<float>> outgoing_logits;
+    std::vector<comm::PendingTransfer> sends;
+    std::vector<comm::PendingTransfer> receives;
+    std::vector<float> logits;  // rank 0
+  };
 
-  void forward(const comm::ControlMessage& message, std::vector<float>* logits);
+  void start_pass(const comm::ControlMessage& message);
+  void complete_sends_of_older_passes();
   std::vector<MicroBatch> plan_micro_batches(const comm::ControlMessage& message) const;
-  void compute_logits(const comm::ControlMessage& message, const MicroBatch& batch, int tag,
-                      std::vector<float>& hidden, std::vector<comm::PendingTransfer>& sends, float* rank0_logits);
-  std::vector<RankMemory> report_memory() const;
+  void compute_logits(const comm::ControlMessage& message, const MicroBatch& batch, int tag, Pass& pass);
+  std::vector<RankReport> make_rank_reports() const;
 
   ClusterGroups& groups_;
   std::size_t baseline_rss_bytes_;
@@ -55,9 +73,7 @@ class ShardEngine {
   std::unique_ptr<Decoder> decoder_;
   std::size_t weight_bytes_ = 0;
   std::map<SequenceId, KVCache> caches_;
-  // Buffers of a forward pass; they live until its non-blocking sends complete.
-  std::vector<std::vector<float>> hidden_;
-  std::vector<std::vector<float>> outgoing_logits_;
+  std::deque<Pass> passes_;
 };
 
 }  // namespace shardlm::shard

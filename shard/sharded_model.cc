@@ -18,14 +18,13 @@ ShardedModel::~ShardedModel() {
   if (std::uncaught_exceptions() > 0) return;
   comm::ControlMessage shutdown;
   shutdown.kind = Kind::Shutdown;
-  run(shutdown, nullptr, nullptr);
+  run(shutdown);
 }
 
-void ShardedModel::run(const comm::ControlMessage& message, std::vector<float>* logits,
-                       std::vector<RankMemory>* memory) {
+void ShardedModel::run(const comm::ControlMessage& message, std::vector<RankReport>* reports) {
   std::string bytes = comm::serialize(message);
   world_.broadcast(bytes, 0);
-  engine_.execute(message, logits, memory);
+  engine_.execute(message, reports);
 }
 
 SequenceId ShardedModel::open_sequence() {
@@ -33,7 +32,7 @@ SequenceId ShardedModel::open_sequence() {
   comm::ControlMessage message;
   message.kind = Kind::OpenSequence;
   message.sequences = {id};
-  run(message, nullptr, nullptr);
+  run(message);
   lengths_[id] = 0;
   return id;
 }
@@ -42,11 +41,11 @@ void ShardedModel::close_sequence(SequenceId sequence) {
   comm::ControlMessage message;
   message.kind = Kind::CloseSequence;
   message.sequences = {sequence};
-  run(message, nullptr, nullptr);
+  run(message);
   lengths_.erase(sequence);
 }
 
-void ShardedModel::forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) {
+PassId ShardedModel::submit(std::span<const SequenceTokens> batch, bool all_positions) {
   // Bad input is refused here, before any rank sees it.
   comm::ControlMessage message;
   message.kind = Kind::Forward;
@@ -58,16 +57,25 @@ void ShardedModel::forward(std::span<const SequenceTokens> batch, bool all_posit
     message.sequences.push_back(entry.sequence);
     message.tokens.emplace_back(entry.tokens.begin(), entry.tokens.end());
   }
-  run(message, &logits, nullptr);
+  run(message);
   for (const auto& entry : batch) lengths_[entry.sequence] += static_cast<std::int64_t>(entry.tokens.size());
+  return next_pass_++;
 }
 
-std::vector<RankMemory> ShardedModel::memory_report() {
+void ShardedModel::wait(PassId pass, std::vector<float>& logits) {
+  if (pass != next_to_finish_) {
+    throw std::logic_error(fmt::format("forward pass {} awaited before pass {}", pass, next_to_finish_));
+  }
+  engine_.finish_pass(logits);
+  ++next_to_finish_;
+}
+
+std::vector<RankReport> ShardedModel::rank_reports() {
   comm::ControlMessage message;
-  message.kind = Kind::ReportMemory;
-  std::vector<RankMemory> report;
-  run(message, nullptr, &report);
-  return report;
+  message.kind = Kind::ReportRanks;
+  std::vector<RankReport> reports;
+  run(message, &reports);
+  return reports;
 }
 
 }  // namespace shardlm::shard

@@ -19,16 +19,20 @@ class ShardedModel final : public LanguageModel {
   const ModelConfig& config() const override { return engine_.config(); }
   SequenceId open_sequence() override;
   void close_sequence(SequenceId sequence) override;
-  void forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) override;
-  std::vector<RankMemory> memory_report() override;
+  PassId submit(std::span<const SequenceTokens> batch, bool all_positions) override;
+  void wait(PassId pass, std::vector<float>& logits) override;
+  int useful_passes_in_flight() const override { return engine_.stages(); }
+  std::vector<RankReport> rank_reports() override;
 
  private:
-  void run(const comm::ControlMessage& message, std::vector<float>* logits, std::vector<RankMemory>* memory);
+  void run(const comm::ControlMessage& message, std::vector<RankReport>* reports = nullptr);
 
   ShardEngine& engine_;
   const comm::Communicator& world_;
   std::map<SequenceId, std::int64_t> lengths_;
   SequenceId next_sequence_ = 0;
+  PassId next_pass_ = 0;
+  PassId next_to_finish_ = 0;
 };
 
 }  // namespace shardlm::shard

@@ -75,7 +75,7 @@ const char* stop_reason_name(StopReason reason) {
   return "?";
 }
 
-nlohmann::json memory_json(const std::vector<RankMemory>& report) {
+nlohmann::json rank_reports_json(const std::vector<RankReport>& report) {
   std::size_t peak_max = 0;
   std::size_t peak_sum = 0;
   nlohmann::json ranks = nlohmann::json::array();
@@ -86,13 +86,16 @@ nlohmann::json memory_json(const std::vector<RankMemory>& report) {
                      {"host", rank.host},
                      {"peak_rss_bytes", rank.peak_rss_bytes},
                      {"baseline_rss_bytes", rank.baseline_rss_bytes},
-                     {"weight_bytes", rank.weight_bytes}});
+                     {"weight_bytes", rank.weight_bytes},
+                     {"mpi_seconds", rank.mpi_seconds},
+                     {"mpi_bytes_sent", rank.mpi_bytes_sent},
+                     {"mpi_messages", rank.mpi_messages}});
   }
   return {{"peak_rss_bytes", peak_max}, {"peak_rss_bytes_sum", peak_sum}, {"ranks", ranks}};
 }
 
-void print_speed(const GenerationResult& result, std::size_t generated, const std::vector<RankMemory>& memory) {
-  const auto totals = memory_json(memory);
+void print_speed(const GenerationResult& result, std::size_t generated, const std::vector<RankReport>& memory) {
+  const auto totals = rank_reports_json(memory);
   std::cerr << fmt::format(
       "prompt: {} tokens, {:.1f} tokens/s | generation: {} tokens, {:.1f} tokens/s | peak memory: {:.1f} MB "
       "(largest rank of {})\n",
@@ -121,10 +124,10 @@ void generate_one(LanguageModel& model, const GenerateOptions& options) {
     std::fflush(stdout);
   };
   const GenerationResult result = generate(model, request, on_token);
-  const auto memory = model.memory_report();
+  const auto memory = model.rank_reports();
 
   if (options.json) {
-    nlohmann::json out = memory_json(memory);
+    nlohmann::json out = rank_reports_json(memory);
     out["ids"] = result.tokens;
     out["text"] = tokenizer ? tokenizer->decode(without_stop_token(result.tokens, special)) : std::string();
     out["prompt_tokens"] = result.prompt_tokens;
@@ -173,7 +176,7 @@ void generate_many(LanguageModel& model, const GenerateOptions& options) {
   total.prompt_tokens = 0;
   for (const auto& result : results) total.prompt_tokens += result.prompt_tokens;
   total.decode_steps = static_cast<std::int32_t>(generated - results.size());
-  print_speed(total, generated, model.memory_report());
+  print_speed(total, generated, model.rank_reports());
 }
 
 void run_generate(const GenerateOptions& options) {

@@ -68,49 +68,73 @@ std::vector<GenerationResult> generate_batch(LanguageModel& model, const std::ve
   }
   OpenSequences sequences(model, n);
 
-  // Row i of `logits` belongs to request active[i].
-  std::vector<std::size_t> active;
-  std::vector<SequenceTokens> batch;
-  for (std::size_t i = 0; i < n; ++i) {
-    results[i].prompt_tokens = static_cast<std::int32_t>(requests[i].prompt.size());
-    active.push_back(i);
-    batch.push_back({sequences[i], requests[i].prompt});
-  }
-  std::vector<float> logits;
-  const auto prefill_start = Clock::now();
-  if (!batch.empty()) model.forward(batch, false, logits);
-  const double prompt_seconds = seconds_since(prefill_start);
+  // The requests are dealt into as many groups as the model overlaps passes (its pipeline stages):
+  // while one group's logits are sampled, the other groups' passes move through the stages.
+  const std::size_t group_count = std::min<std::size_t>(n, static_cast<std::size_t>(std::max(1, model.useful_passes_in_flight())));
+  struct Group {
+    std::vector<std::size_t> members;  // requests whose rows the pending pass returns, in row order
+    PassId pass = 0;
+    bool in_flight = false;
+  };
+  std::vector<Group> groups(group_count);
+  for (std::size_t i = 0; i < n; ++i) groups[i % group_count].members.push_back(i);
 
-  const auto decode_start = Clock::now();
-  while (!active.empty()) {
-    std::vector<std::size_t> still_active;
-    batch.clear();
-    for (std::size_t row = 0; row < active.size(); ++row) {
-      const std::size_t i = active[row];
-      const GenerationRequest& request = requests[i];
-      GenerationResult& result = results[i];
-      if (result.tokens.size() >= static_cast<std::size_t>(request.max_tokens)) continue;
-      const std::span<float> row_logits(logits.data() + row * vocab, vocab);
-      const std::int32_t token = samplers[i].sample(row_logits, histories[i]);
-      result.tokens.push_back(token);
-      histories[i].push_back(token);
-      if (on_token) on_token(i, token);
-      if (std::find(request.stop_tokens.begin(), request.stop_tokens.end(), token) != request.stop_tokens.end()) {
-        result.stop_reason = StopReason::StopToken;
-        continue;
-      }
-      if (result.tokens.size() == static_cast<std::size_t>(request.max_tokens)) continue;
-      if (static_cast<std::int64_t>(histories[i].size()) >= context_limit) {
-        result.stop_reason = StopReason::ContextFull;
-        continue;
-      }
-      still_active.push_back(i);
-      batch.push_back({sequences[i], std::span<const std::int32_t>(&histories[i].back(), 1)});
+  const auto start = Clock::now();
+  for (auto& group : groups) {
+    std::vector<SequenceTokens> batch;
+    for (const std::size_t i : group.members) {
+      results[i].prompt_tokens = static_cast<std::int32_t>(requests[i].prompt.size());
+      batch.push_back({sequences[i], requests[i].prompt});
     }
-    active = std::move(still_active);
-    if (active.empty()) break;
-    model.forward(batch, false, logits);
-    for (const std::size_t i : active) ++results[i].decode_steps;
+    group.pass = model.submit(batch, false);
+    group.in_flight = true;
+  }
+
+  std::vector<float> logits;
+  std::size_t prefills_done = 0;
+  double prompt_seconds = 0.0;
+  Clock::time_point decode_start = start;
+  for (bool any_in_flight = group_count > 0; any_in_flight;) {
+    any_in_flight = false;
+    for (auto& group : groups) {
+      if (!group.in_flight) continue;
+      model.wait(group.pass, logits);
+      if (++prefills_done == group_count) {
+        prompt_seconds = seconds_since(start);
+        decode_start = Clock::now();
+      }
+      std::vector<std::size_t> still_active;
+      std::vector<SequenceTokens> batch;
+      for (std::size_t row = 0; row < group.members.size(); ++row) {
+        const std::size_t i = group.members[row];
+        const GenerationRequest& request = requests[i];
+        GenerationResult& result = results[i];
+        if (result.tokens.size() >= static_cast<std::size_t>(request.max_tokens)) continue;
+        const std::span<float> row_logits(logits.data() + row * vocab, vocab);
+        const std::int32_t token = samplers[i].sample(row_logits, histories[i]);
+        result.tokens.push_back(token);
+        histories[i].push_back(token);
+        if (on_token) on_token(i, token);
+        if (std::find(request.stop_tokens.begin(), request.stop_tokens.end(), token) != request.stop_tokens.end()) {
+          result.stop_reason = StopReason::StopToken;
+          continue;
+        }
+        if (result.tokens.size() == static_cast<std::size_t>(request.max_tokens)) continue;
+        if (static_cast<std::int64_t>(histories[i].size()) >= context_limit) {
+          result.stop_reason = StopReason::ContextFull;
+          continue;
+        }
+        still_active.push_back(i);
+        batch.push_back({sequences[i], std::span<const std::int32_t>(&histories[i].back(), 1)});
+        ++result.decode_steps;
+      }
+      group.members = std::move(still_active);
+      group.in_flight = !batch.empty();
+      if (group.in_flight) {
+        group.pass = model.submit(batch, false);
+        any_in_flight = true;
+      }
+    }
   }
   const double generation_seconds = seconds_since(decode_start);
   for (auto& result : results) {

@@ -22,8 +22,8 @@ SequenceId LocalModel::open_sequence() {
   return id;
 }
 
-std::vector<RankMemory> LocalModel::memory_report() {
-  RankMemory memory;
+std::vector<RankReport> LocalModel::rank_reports() {
+  RankReport memory;
   memory.baseline_rss_bytes = baseline_rss_bytes_;
   memory.peak_rss_bytes = peak_rss_bytes();
   memory.weight_bytes = slice_weight_bytes(decoder_->weights());
@@ -32,7 +32,14 @@ std::vector<RankMemory> LocalModel::memory_report() {
 
 void LocalModel::close_sequence(SequenceId sequence) { caches_.erase(sequence); }
 
-void LocalModel::forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) {
+void LocalModel::wait(PassId pass, std::vector<float>& logits) {
+  const auto it = finished_.find(pass);
+  if (it == finished_.end()) throw std::logic_error(fmt::format("forward pass {} was not submitted", pass));
+  logits = std::move(it->second);
+  finished_.erase(it);
+}
+
+PassId LocalModel::submit(std::span<const SequenceTokens> batch, bool all_positions) {
   const ModelConfig& config = decoder_->config();
   const auto width = static_cast<std::size_t>(config.hidden_size);
   const auto vocab = static_cast<std::size_t>(config.vocab_size);
@@ -61,8 +68,11 @@ void LocalModel::forward(std::span<const SequenceTokens> batch, bool all_positio
     head_input = selected_.data();
     head_rows = batch.size();
   }
+  const PassId pass = next_pass_++;
+  std::vector<float>& logits = finished_[pass];
   logits.resize(head_rows * vocab);
   decoder_->logits(head_input, head_rows, logits.data());
+  return pass;
 }
 
 }  // namespace shardlm

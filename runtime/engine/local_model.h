@@ -22,8 +22,9 @@ class LocalModel final : public LanguageModel {
 
   SequenceId open_sequence() override;
   void close_sequence(SequenceId sequence) override;
-  void forward(std::span<const SequenceTokens> batch, bool all_positions, std::vector<float>& logits) override;
-  std::vector<RankMemory> memory_report() override;
+  PassId submit(std::span<const SequenceTokens> batch, bool all_positions) override;
+  void wait(PassId pass, std::vector<float>& logits) override;
+  std::vector<RankReport> rank_reports() override;
 
  private:
   std::size_t baseline_rss_bytes_;
@@ -33,6 +34,9 @@ class LocalModel final : public LanguageModel {
   SequenceId next_sequence_ = 0;
   std::vector<float> hidden_;
   std::vector<float> selected_;
+  // One rank computes a pass as it is submitted; its logits wait here to be collected.
+  std::map<PassId, std::vector<float>> finished_;
+  PassId next_pass_ = 0;
 };
 
 }  // namespace shardlm

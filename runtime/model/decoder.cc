@@ -88,6 +88,7 @@ void Decoder::run_layers(float* hidden, std::span<const SequenceRows> sequences)
     const LayerWeights& w = weights_.layers[layer];
     attention_block(w, layer, hidden, sequences, rows);
     mlp_block(w, hidden, rows);
+    if (after_layer_) after_layer_();
   }
   for (const auto& sequence : sequences) sequence.cache->commit(static_cast<std::int64_t>(sequence.n_tokens));
 }

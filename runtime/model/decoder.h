@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -51,6 +52,10 @@ class Decoder {
   // Final norm and LM head: logits [rows][slice vocab size] of hidden [rows][hidden_size].
   void logits(const float* hidden, std::size_t rows, float* out);
 
+  // Called after every layer. A sharded rank uses it to let transfers it started (activations
+  // handed to the next stage) move on while it computes.
+  void set_after_layer(std::function<void()> after_layer) { after_layer_ = std::move(after_layer); }
+
  private:
   void attention_block(const LayerWeights& w, std::size_t layer, float* hidden, std::span<const SequenceRows> sequences,
                        std::size_t rows);
@@ -65,6 +70,7 @@ class Decoder {
   PartialSumReducer* reducer_;
   RotaryEmbedding rope_;
   std::vector<std::size_t> kv_head_of_q_head_;
+  std::function<void()> after_layer_;
 
   std::vector<float> normed_, queries_, keys_, values_, attended_, projected_, gate_, up_;
 };

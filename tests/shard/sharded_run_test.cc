@@ -16,7 +16,7 @@
 #include "runtime/temp_dir.h"
 #include "runtime/threading/thread_pool.h"
 #include "support/run_command.h"
-#include "support/synthetic_model.h"
+#include "bench/synthetic_model.h"
 
 namespace shardlm {
 namespace {
@@ -188,8 +188,8 @@ TEST(ShardedRunTest, EachRankHoldsItsShareOfTheWeights) {
   // A 84 MB bf16 model; after loading and decoding, each of 4 ranks has grown by at most its quarter of
   // the weight bytes, plus the norms every TP rank keeps whole, plus 10%.
   testing::TempDir dir;
-  const testing::SyntheticModelShape shape;
-  testing::write_synthetic_model(dir.path(), shape, 1);
+  const bench::SyntheticModelShape shape;
+  bench::write_synthetic_model(dir.path(), shape, 1);
   const std::int64_t per_layer = 2 * shape.hidden * shape.hidden + 2 * shape.hidden * (shape.hidden / shape.heads) *
                                                                         shape.kv_heads +
                                  3 * shape.hidden * shape.intermediate;

@@ -1,4 +1,4 @@
-#include "support/synthetic_model.h"
+#include "bench/synthetic_model.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 
 #include "runtime/io/safetensors_writer.h"
 
-namespace shardlm::testing {
+namespace shardlm::bench {
 
 namespace {
 
@@ -69,4 +69,4 @@ void write_synthetic_model(const std::filesystem::path& dir, const SyntheticMode
   std::ofstream(dir / "config.json") << config.dump(2);
 }
 
-}  // namespace shardlm::testing
+}  // namespace shardlm::bench

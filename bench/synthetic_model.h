@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 
-namespace shardlm::testing {
+namespace shardlm::bench {
 
 struct SyntheticModelShape {
   std::int64_t vocab = 8192;
@@ -15,7 +15,7 @@ struct SyntheticModelShape {
 };
 
 // Writes a LlamaForCausalLM folder (config.json, model.safetensors) with random bf16 weights of the
-// given shape: large enough to measure memory per rank, with no reference outputs.
+// given shape, for measuring memory and speed where no real model of that shape is at hand.
 void write_synthetic_model(const std::filesystem::path& dir, const SyntheticModelShape& shape, std::uint32_t seed);
 
-}  // namespace shardlm::testing
+}  // namespace shardlm::bench
