@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds shardlm, and generates text.
-# Extra arguments go to `shardlm generate` (e.g. --prompt "..." --temp 0.7 --max-tokens 64).
+# The README's first command: installs what is missing, builds shardlm, and runs sharded generation as
+# an MPI job of two ranks (tensor-parallel). Extra arguments go to `shardlm generate`, e.g.
+#   bash launch/demo.sh --prompt "..." --temp 0.7 --max-tokens 64 --pp 2 --tp 1
+# SHARDLM_MODEL picks another model folder, SHARDLM_RANKS another number of ranks.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/launch/build.sh"
-model="$root/tests/fixtures/llama_bf16"
+model=${SHARDLM_MODEL:-$root/tests/fixtures/llama_bf16}
+ranks=${SHARDLM_RANKS:-2}
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--prompt "This License applies to" --max-tokens 48 --temp 0.7 --seed 1)
-echo "shardlm generate --model ${model#$root/} ${args[*]}" >&2
-exec "$root/build/bin/shardlm" generate --model "$model" "${args[@]}"
+echo "+ launch/shardlm-run -np $ranks generate --model ${model#"$root"/} ${args[*]}" >&2
+exec "$root/launch/shardlm-run" -np "$ranks" generate --model "$model" "${args[@]}"
