@@ -11,6 +11,7 @@ namespace boost::serialization {
 template <class Archive>
 void serialize(Archive& archive, shardlm::comm::ControlMessage& message, const unsigned int /*version*/) {
   archive & message.kind;
+  archive & message.model;
   archive & message.sequences;
   archive & message.tokens;
   archive & message.all_positions;

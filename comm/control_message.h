@@ -18,6 +18,7 @@ struct ControlMessage {
   };
 
   Kind kind = Kind::Shutdown;
+  std::uint8_t model = 0;  // which of the loaded models (a KL evaluation loads two)
   std::vector<std::uint32_t> sequences;
   std::vector<std::vector<std::int32_t>> tokens;
   bool all_positions = false;  // Forward: logits of every token, not only each sequence's last

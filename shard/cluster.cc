@@ -2,11 +2,13 @@
 
 namespace shardlm::shard {
 
-ClusterGroups::ClusterGroups(const comm::Communicator& world_group, const Layout& cluster_layout)
-    : world(world_group),
+ClusterGroups::ClusterGroups(const comm::Communicator& replica_group, const Layout& cluster_layout,
+                             int first_rank)
+    : replica(replica_group),
+      replica_first_rank(first_rank),
       layout(cluster_layout),
-      coordinates(coordinates_of(world_group.rank(), cluster_layout)),
-      tensor_parallel(world_group.split(coordinates.stage, coordinates.tp_rank)),
-      pipeline(world_group.split(coordinates.tp_rank, coordinates.stage)) {}
+      coordinates(coordinates_of(replica_group.rank(), cluster_layout)),
+      tensor_parallel(replica_group.split(coordinates.stage, coordinates.tp_rank)),
+      pipeline(replica_group.split(coordinates.tp_rank, coordinates.stage)) {}
 
 }  // namespace shardlm::shard

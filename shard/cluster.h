@@ -6,12 +6,14 @@
 
 namespace shardlm::shard {
 
-// The communicators one rank uses: the world, its tensor-parallel group (the ranks of its stage)
-// and its pipeline (the ranks with its tp_rank in every stage, indexed by stage).
+// The communicators one rank uses: its replica (all ranks that together hold one copy of the model;
+// the whole job unless it runs data-parallel replicas), its tensor-parallel group (the ranks of its
+// stage) and its pipeline (the ranks with its tp_rank in every stage, indexed by stage).
 struct ClusterGroups {
-  ClusterGroups(const comm::Communicator& world, const Layout& layout);
+  ClusterGroups(const comm::Communicator& replica, const Layout& layout, int replica_first_rank);
 
-  const comm::Communicator& world;
+  const comm::Communicator& replica;
+  int replica_first_rank;  // job-wide rank of the replica's rank 0
   Layout layout;
   RankCoordinates coordinates;
   comm::Communicator tensor_parallel;

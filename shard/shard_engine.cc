@@ -41,16 +41,6 @@ ShardEngine::~ShardEngine() {
   }
 }
 
-void ShardEngine::serve() {
-  while (true) {
-    std::string bytes;
-    groups_.world.broadcast(bytes, 0);
-    const comm::ControlMessage message = comm::deserialize(bytes);
-    execute(message);
-    if (message.kind == comm::ControlMessage::Kind::Shutdown) return;
-  }
-}
-
 void ShardEngine::execute(const comm::ControlMessage& message, std::vector<RankReport>* reports) {
   using Kind = comm::ControlMessage::Kind;
   switch (message.kind) {
@@ -58,7 +48,7 @@ void ShardEngine::execute(const comm::ControlMessage& message, std::vector<RankR
     case Kind::CloseSequence: caches_.erase(message.sequences.at(0)); break;
     case Kind::Forward:
       start_pass(message);
-      if (groups_.world.rank() != 0) complete_sends_of_older_passes();
+      if (groups_.replica.rank() != 0) complete_sends_of_older_passes();
       break;
     case Kind::ReportRanks: {
       auto made = make_rank_reports();
@@ -122,11 +112,11 @@ void ShardEngine::start_pass(const comm::ControlMessage& message) {
   const std::vector<MicroBatch> batches = plan_micro_batches(message);
   Pass& pass = passes_.emplace_back();
 
-  if (groups_.world.rank() == 0) {
+  if (groups_.replica.rank() == 0) {
     pass.logits.resize((batches.back().first_output_row + batches.back().output_rows) * vocab);
     if (groups_.logits_rank() != 0) {
       for (std::size_t m = 0; m < batches.size(); ++m) {
-        pass.receives.push_back(groups_.world.receive_async(pass.logits.data() + batches[m].first_output_row * vocab,
+        pass.receives.push_back(groups_.replica.receive_async(pass.logits.data() + batches[m].first_output_row * vocab,
                                                             batches[m].output_rows * vocab, groups_.logits_rank(),
                                                             kLogitsTag + static_cast<int>(m)));
       }
@@ -211,33 +201,33 @@ void ShardEngine::compute_logits(const comm::ControlMessage& message, const Micr
                   static_cast<std::size_t>(range.size()) * sizeof(float));
     }
   }
-  if (groups_.world.rank() == 0) {
+  if (groups_.replica.rank() == 0) {
     std::memcpy(pass.logits.data() + batch.first_output_row * vocab, assembled.data(), assembled.size() * sizeof(float));
     return;
   }
   // Moving the vector keeps its buffer, which must outlive the non-blocking send.
   pass.outgoing_logits.push_back(std::move(assembled));
   const std::vector<float>& outgoing = pass.outgoing_logits.back();
-  pass.sends.push_back(groups_.world.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
+  pass.sends.push_back(groups_.replica.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
 }
 
 std::vector<RankReport> ShardEngine::make_rank_reports() const {
-  const comm::Communicator& world = groups_.world;
+  const comm::Communicator& replica = groups_.replica;
   const comm::Traffic traffic = comm::traffic();  // before the report's own collectives
-  const auto mpi_seconds = world.all_gather(traffic.seconds);
-  const auto mpi_bytes = world.all_gather(static_cast<double>(traffic.bytes_sent));
-  const auto mpi_messages = world.all_gather(static_cast<double>(traffic.messages));
-  const auto baselines = world.all_gather(static_cast<double>(baseline_rss_bytes_));
-  const auto peaks = world.all_gather(static_cast<double>(peak_rss_bytes()));
-  const auto weights = world.all_gather(static_cast<double>(weight_bytes_));
+  const auto mpi_seconds = replica.all_gather(traffic.seconds);
+  const auto mpi_bytes = replica.all_gather(static_cast<double>(traffic.bytes_sent));
+  const auto mpi_messages = replica.all_gather(static_cast<double>(traffic.messages));
+  const auto baselines = replica.all_gather(static_cast<double>(baseline_rss_bytes_));
+  const auto peaks = replica.all_gather(static_cast<double>(peak_rss_bytes()));
+  const auto weights = replica.all_gather(static_cast<double>(weight_bytes_));
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  const auto hosts = world.gather_text(host, 0);
+  const auto hosts = replica.gather_text(host, 0);
   std::vector<RankReport> report;
-  if (world.rank() != 0) return report;
-  for (int rank = 0; rank < world.size(); ++rank) {
+  if (replica.rank() != 0) return report;
+  for (int rank = 0; rank < replica.size(); ++rank) {
     const auto i = static_cast<std::size_t>(rank);
-    report.push_back({rank, hosts[i], static_cast<std::size_t>(baselines[i]), static_cast<std::size_t>(peaks[i]),
+    report.push_back({groups_.replica_first_rank + rank, hosts[i], static_cast<std::size_t>(baselines[i]), static_cast<std::size_t>(peaks[i]),
                       static_cast<std::size_t>(weights[i]), mpi_seconds[i], static_cast<std::size_t>(mpi_bytes[i]),
                       static_cast<std::size_t>(mpi_messages[i])});
   }

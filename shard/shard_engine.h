@@ -19,8 +19,8 @@ class ThreadPool;
 namespace shardlm::shard {
 
 // One rank's part of a sharded model: its decoder slice, the KV caches of its layers for every open
-// sequence, and the execution of rank 0's control messages. Every rank runs the same messages in
-// the same order.
+// sequence, and the execution of rank 0's control messages (see control_channel.h). Every rank runs
+// the same messages in the same order.
 //
 // A Forward message is started, not finished: this rank computes its stage and hands the activations
 // on without waiting, so the next message can start while later stages still work. Rank 0 collects
@@ -40,9 +40,6 @@ class ShardEngine {
 
   // Rank 0: waits for the oldest unfinished pass and moves its logits out.
   void finish_pass(std::vector<float>& logits);
-
-  // The loop of every rank but 0: receive rank 0's messages and run them until Shutdown.
-  void serve();
 
  private:
   struct MicroBatch {

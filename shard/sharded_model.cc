@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <exception>
 #include <stdexcept>
 
 #include "runtime/engine/batch_rows.h"
@@ -11,20 +10,12 @@ namespace shardlm::shard {
 
 using Kind = comm::ControlMessage::Kind;
 
-ShardedModel::ShardedModel(ShardEngine& engine, const comm::Communicator& world) : engine_(engine), world_(world) {}
+ShardedModel::ShardedModel(ControlChannel& channel, std::uint8_t model)
+    : channel_(channel), model_(model), engine_(channel.engine(model)) {}
 
-ShardedModel::~ShardedModel() {
-  // While an error unwinds, the other ranks may be anywhere in a step; the job is aborted instead.
-  if (std::uncaught_exceptions() > 0) return;
-  comm::ControlMessage shutdown;
-  shutdown.kind = Kind::Shutdown;
-  run(shutdown);
-}
-
-void ShardedModel::run(const comm::ControlMessage& message, std::vector<RankReport>* reports) {
-  std::string bytes = comm::serialize(message);
-  world_.broadcast(bytes, 0);
-  engine_.execute(message, reports);
+void ShardedModel::run(comm::ControlMessage message, std::vector<RankReport>* reports) {
+  message.model = model_;
+  channel_.send(message, reports);
 }
 
 SequenceId ShardedModel::open_sequence() {

@@ -1,20 +1,18 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 
-#include "comm/communicator.h"
 #include "runtime/engine/language_model.h"
-#include "shard/shard_engine.h"
+#include "shard/control_channel.h"
 
 namespace shardlm::shard {
 
-// The cluster as rank 0 sees it: a LanguageModel whose every call becomes a control message that
-// rank 0 broadcasts and then runs its own part of, like every other rank. Destroying it sends
-// Shutdown, which ends the other ranks' serve loops.
+// One model of the cluster as rank 0 sees it: a LanguageModel whose every call becomes a control
+// message for that model, sent through the channel to every rank.
 class ShardedModel final : public LanguageModel {
  public:
-  ShardedModel(ShardEngine& engine, const comm::Communicator& world);
-  ~ShardedModel() override;
+  ShardedModel(ControlChannel& channel, std::uint8_t model);
 
   const ModelConfig& config() const override { return engine_.config(); }
   SequenceId open_sequence() override;
@@ -25,10 +23,11 @@ class ShardedModel final : public LanguageModel {
   std::vector<RankReport> rank_reports() override;
 
  private:
-  void run(const comm::ControlMessage& message, std::vector<RankReport>* reports = nullptr);
+  void run(comm::ControlMessage message, std::vector<RankReport>* reports = nullptr);
 
+  ControlChannel& channel_;
+  std::uint8_t model_;
   ShardEngine& engine_;
-  const comm::Communicator& world_;
   std::map<SequenceId, std::int64_t> lengths_;
   SequenceId next_sequence_ = 0;
   PassId next_pass_ = 0;

@@ -4,12 +4,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 
 #include "comm/world.h"
 #include "runtime/engine/local_model.h"
 #include "runtime/kernels/blas_threads.h"
 #include "runtime/threading/thread_pool.h"
-#include "shard/shard_engine.h"
+#include "shard/control_channel.h"
 #include "shard/sharded_model.h"
 
 namespace shardlm::cli {
@@ -23,11 +24,24 @@ int threads_for_rank(const ModelOptions& options, int ranks_on_host) {
   return std::max(1, static_cast<int>(default_thread_count()) / std::max(1, ranks_on_host));
 }
 
-shard::Layout resolve_layout(const LayoutOptions& options, int world_size) {
-  shard::Layout layout;
-  layout.pp = options.pp;
-  layout.tp = options.tp > 0 ? options.tp : std::max(1, world_size / std::max(1, options.pp));
-  return layout;
+// Every rank reaches the same verdict from the same files and flags, so all of them can leave cleanly.
+shard::Layout checked_layout(const LayoutOptions& options, const std::vector<ModelConfig>& configs, int world_size,
+                             int replicas) {
+  try {
+    if (replicas < 1) throw std::invalid_argument("--replicas must be at least 1");
+    if (world_size % replicas != 0) {
+      throw std::invalid_argument(fmt::format("--replicas {} does not divide the job's {} ranks", replicas, world_size));
+    }
+    const int replica_size = world_size / replicas;
+    shard::Layout layout;
+    layout.pp = options.pp;
+    layout.tp = options.tp > 0 ? options.tp : std::max(1, replica_size / std::max(1, options.pp));
+    for (const auto& config : configs) shard::validate_layout(config, layout, replica_size);
+    return layout;
+  } catch (const std::invalid_argument& error) {
+    if (is_rank0()) std::fprintf(stderr, "shardlm: error: %s\n", error.what());
+    throw LayoutRefused(error.what());
+  }
 }
 
 }  // namespace
@@ -36,37 +50,66 @@ void set_world(comm::World* world) { g_world = world; }
 comm::World* world() { return g_world; }
 bool is_rank0() { return g_world == nullptr || g_world->rank() == 0; }
 
-void with_model(const ModelOptions& model_options, const LayoutOptions& layout_options,
-                const std::function<void(LanguageModel&)>& work) {
+void with_models(const std::vector<std::string>& model_dirs, const ModelOptions& options, const LayoutOptions& layout_options,
+                 int replicas, const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work) {
   const int world_size = g_world ? g_world->size() : 1;
-  const ModelConfig config = load_model_config(model_options.model_dir);
-  const shard::Layout layout = resolve_layout(layout_options, world_size);
-  try {
-    shard::validate_layout(config, layout, world_size);
-  } catch (const std::invalid_argument& error) {
-    if (is_rank0()) std::fprintf(stderr, "shardlm: error: %s\n", error.what());
-    throw LayoutRefused(error.what());
-  }
+  std::vector<ModelConfig> configs;
+  for (const auto& dir : model_dirs) configs.push_back(load_model_config(dir));
+  const shard::Layout layout = checked_layout(layout_options, configs, world_size, replicas);
 
-  const int threads = threads_for_rank(model_options, g_world ? g_world->ranks_on_this_host() : 1);
+  const int threads = threads_for_rank(options, g_world ? g_world->ranks_on_this_host() : 1);
   ThreadPool pool(static_cast<std::size_t>(threads));
   set_blas_threads(threads);
 
   if (world_size == 1) {
-    LocalModel model(model_options.model_dir, pool);
-    work(model);
+    std::vector<std::unique_ptr<LocalModel>> owned;
+    std::vector<LanguageModel*> models;
+    for (const auto& dir : model_dirs) {
+      owned.push_back(std::make_unique<LocalModel>(dir, pool));
+      models.push_back(owned.back().get());
+    }
+    work(models, ReplicaContext{});
     return;
   }
-  const ModelFolder folder(model_options.model_dir);
-  const shard::ShardPlan plan = shard::make_shard_plan(config, layout, shard::measure_model_bytes(folder, config));
-  shard::ClusterGroups groups(g_world->all(), layout);
-  shard::ShardEngine engine(groups, folder, config, plan.ranks[static_cast<std::size_t>(g_world->rank())], pool);
-  if (g_world->rank() != 0) {
-    engine.serve();
+
+  const comm::Communicator& everyone = g_world->all();
+  const int replica_size = world_size / replicas;
+  const int replica_index = everyone.rank() / replica_size;
+  const comm::Communicator replica = everyone.split(replica_index, everyone.rank());
+  const bool leader = replica.rank() == 0;
+  // The leaders form one group; the other ranks form a second one that is never used.
+  const comm::Communicator leaders = everyone.split(leader ? 0 : 1, everyone.rank());
+
+  std::vector<std::unique_ptr<ModelFolder>> folders;
+  std::vector<std::unique_ptr<shard::ClusterGroups>> groups;
+  std::vector<std::unique_ptr<shard::ShardEngine>> engines;
+  std::vector<shard::ShardEngine*> engine_pointers;
+  for (std::size_t m = 0; m < model_dirs.size(); ++m) {
+    folders.push_back(std::make_unique<ModelFolder>(model_dirs[m]));
+    const shard::ShardPlan plan =
+        shard::make_shard_plan(configs[m], layout, shard::measure_model_bytes(*folders.back(), configs[m]));
+    groups.push_back(std::make_unique<shard::ClusterGroups>(replica, layout, replica_index * replica_size));
+    engines.push_back(std::make_unique<shard::ShardEngine>(*groups.back(), *folders.back(), configs[m],
+                                                           plan.ranks[static_cast<std::size_t>(replica.rank())], pool));
+    engine_pointers.push_back(engines.back().get());
+  }
+  if (!leader) {
+    shard::serve(replica, engine_pointers);
     return;
   }
-  shard::ShardedModel model(engine, g_world->all());
-  work(model);
+  shard::ControlChannel channel(replica, engine_pointers);
+  std::vector<std::unique_ptr<shard::ShardedModel>> owned;
+  std::vector<LanguageModel*> models;
+  for (std::size_t m = 0; m < model_dirs.size(); ++m) {
+    owned.push_back(std::make_unique<shard::ShardedModel>(channel, static_cast<std::uint8_t>(m)));
+    models.push_back(owned.back().get());
+  }
+  work(models, ReplicaContext{replica_index, replicas, replicas > 1 ? &leaders : nullptr});
+}
+
+void with_model(const ModelOptions& model, const LayoutOptions& layout, const std::function<void(LanguageModel&)>& work) {
+  with_models({model.model_dir}, model, layout, 1,
+              [&](std::vector<LanguageModel*>& models, const ReplicaContext&) { work(*models.front()); });
 }
 
 }  // namespace shardlm::cli

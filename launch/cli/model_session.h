@@ -1,13 +1,17 @@
 #pragma once
 
 #include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "launch/cli/options.h"
 #include "runtime/engine/language_model.h"
 
 namespace shardlm::comm {
+class Communicator;
 class World;
-}
+}  // namespace shardlm::comm
 
 namespace shardlm::cli {
 
@@ -22,9 +26,23 @@ struct LayoutRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Opens the model the way this process was launched and hands it to `work` on rank 0: the whole
-// model on one rank without MPI (or with one rank), else this rank's shard of the --tp/--pp layout,
-// with every other rank serving rank 0's control messages until `work` returns.
+// Which data-parallel replica of the model(s) a call of `work` drives. The leaders group joins the
+// replicas' rank 0s (leader i is replica i) so that their results can be combined; it is null with
+// one replica.
+struct ReplicaContext {
+  int index = 0;
+  int count = 1;
+  const comm::Communicator* leaders = nullptr;
+};
+
+// Opens the models the way this process was launched and calls `work` on each replica's rank 0:
+// without MPI (or with one rank) every model whole on this rank; otherwise the job's ranks form
+// `replicas` equal groups, each holding every model sharded by the --tp/--pp layout, and every rank
+// but the replica leaders serves its leader's control messages until `work` returns.
+void with_models(const std::vector<std::string>& model_dirs, const ModelOptions& options, const LayoutOptions& layout,
+                 int replicas, const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work);
+
+// One model, one replica.
 void with_model(const ModelOptions& model, const LayoutOptions& layout, const std::function<void(LanguageModel&)>& work);
 
 }  // namespace shardlm::cli
