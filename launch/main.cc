@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   shardlm::cli::add_generate_command(app);
   shardlm::cli::add_logits_command(app);
   shardlm::cli::add_info_command(app);
+  shardlm::cli::add_perplexity_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

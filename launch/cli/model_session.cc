@@ -104,7 +104,7 @@ void with_models(const std::vector<std::string>& model_dirs, const ModelOptions&
     owned.push_back(std::make_unique<shard::ShardedModel>(channel, static_cast<std::uint8_t>(m)));
     models.push_back(owned.back().get());
   }
-  work(models, ReplicaContext{replica_index, replicas, replicas > 1 ? &leaders : nullptr});
+  work(models, ReplicaContext{replica_index, replicas, replicas > 1 ? &leaders : nullptr, layout.tp, layout.pp});
 }
 
 void with_model(const ModelOptions& model, const LayoutOptions& layout, const std::function<void(LanguageModel&)>& work) {

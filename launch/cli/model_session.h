@@ -33,6 +33,8 @@ struct ReplicaContext {
   int index = 0;
   int count = 1;
   const comm::Communicator* leaders = nullptr;
+  int tp = 1;  // the layout every replica runs
+  int pp = 1;
 };
 
 // Opens the models the way this process was launched and calls `work` on each replica's rank 0:

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runtime/text/tokenizer.h"
+
 
 namespace shardlm::cli {
 
@@ -45,6 +47,37 @@ void LayoutOptions::add_to(CLI::App& command) {
   command.add_option("--tp", tp, "Tensor-parallel ranks per pipeline stage (default: ranks / pp)")
       ->check(CLI::PositiveNumber);
   command.add_option("--pp", pp, "Pipeline stages")->check(CLI::PositiveNumber)->capture_default_str();
+}
+
+void DataOptions::add_to(CLI::App& command) {
+  auto* text = command.add_option("--data", text_file,
+                                  "Text file (documents separated by blank lines) or .jsonl with a \"text\" field per line")
+                   ->check(CLI::ExistingFile);
+  auto* tokens = command.add_option("--tokens", tokens_file, "Pre-tokenized ids: raw little-endian int32 .i32 or int32 .npy")
+                     ->check(CLI::ExistingFile);
+  text->excludes(tokens);
+  tokens->excludes(text);
+  command.add_option("--seq-len", seq_len, "Tokens per window")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+  command.add_option("--num-samples", num_samples, "Windows to draw with --seed; -1 takes every window in file order")
+      ->check(CLI::Range(static_cast<std::int64_t>(-1), INT64_MAX))
+      ->capture_default_str();
+  command.add_option("--seed", seed, "Seed for drawing windows")->capture_default_str();
+}
+
+TokenStream DataOptions::load(const std::string& model_dir, const ModelConfig& config) const {
+  if (text_file.empty() && tokens_file.empty()) throw std::invalid_argument("give --data FILE or --tokens FILE");
+  if (num_samples == 0) throw std::invalid_argument("--num-samples must be positive, or -1 for every window");
+  if (!tokens_file.empty()) {
+    if (!is_pretokenized(tokens_file)) {
+      throw std::invalid_argument(fmt::format("--tokens '{}' must be a .i32 or .npy file", tokens_file));
+    }
+    return load_token_stream(tokens_file, nullptr, config.vocab_size);
+  }
+  if (is_pretokenized(text_file)) {
+    throw std::invalid_argument(fmt::format("'{}' holds token ids: pass it with --tokens", text_file));
+  }
+  const Tokenizer tokenizer(model_dir);
+  return load_token_stream(text_file, &tokenizer, config.vocab_size);
 }
 
 void PromptOptions::add_to(CLI::App& command, bool text_allowed) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/data/token_stream.h"
+#include "runtime/model/model_config.h"
 #include "runtime/sampling/sampler.h"
 
 namespace shardlm::cli {
@@ -40,6 +42,19 @@ struct SamplingOptions {
   std::int32_t max_tokens = 100;
 
   void add_to(CLI::App& command);
+};
+
+// --data or --tokens with the windowing options: the one data loader every evaluating tool shares.
+struct DataOptions {
+  std::string text_file;    // --data: text (blank-line separated documents) or JSONL with "text"
+  std::string tokens_file;  // --tokens: .i32 or .npy int32 ids
+  std::size_t seq_len = 512;
+  std::int64_t num_samples = 256;
+  std::uint64_t seed = 123;
+
+  void add_to(CLI::App& command);
+  // Reads the file named by --data or --tokens into one token stream for the model in model_dir.
+  TokenStream load(const std::string& model_dir, const ModelConfig& config) const;
 };
 
 // Parses "5,17,42" (commas and/or spaces) into token ids.

@@ -8,5 +8,6 @@ namespace shardlm::cli {
 void add_generate_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
 
 }  // namespace shardlm::cli

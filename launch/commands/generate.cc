@@ -10,6 +10,7 @@
 
 #include "launch/cli/model_session.h"
 #include "launch/cli/options.h"
+#include "launch/cli/rank_reports.h"
 #include "launch/commands/commands.h"
 #include "runtime/engine/generation.h"
 #include "runtime/text/tokenizer.h"
@@ -73,25 +74,6 @@ const char* stop_reason_name(StopReason reason) {
     case StopReason::ContextFull: return "context";
   }
   return "?";
-}
-
-nlohmann::json rank_reports_json(const std::vector<RankReport>& report) {
-  std::size_t peak_max = 0;
-  std::size_t peak_sum = 0;
-  nlohmann::json ranks = nlohmann::json::array();
-  for (const auto& rank : report) {
-    peak_max = std::max(peak_max, rank.peak_rss_bytes);
-    peak_sum += rank.peak_rss_bytes;
-    ranks.push_back({{"rank", rank.rank},
-                     {"host", rank.host},
-                     {"peak_rss_bytes", rank.peak_rss_bytes},
-                     {"baseline_rss_bytes", rank.baseline_rss_bytes},
-                     {"weight_bytes", rank.weight_bytes},
-                     {"mpi_seconds", rank.mpi_seconds},
-                     {"mpi_bytes_sent", rank.mpi_bytes_sent},
-                     {"mpi_messages", rank.mpi_messages}});
-  }
-  return {{"peak_rss_bytes", peak_max}, {"peak_rss_bytes_sum", peak_sum}, {"ranks", ranks}};
 }
 
 void print_speed(const GenerationResult& result, std::size_t generated, const std::vector<RankReport>& memory) {

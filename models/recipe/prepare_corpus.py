@@ -3,7 +3,8 @@
 
 Usage: prepare_corpus.py KJV_TXT BROWN_DIR OUT_DIR
 KJV_TXT is the output of `bible "Gen1:1-Rev22:21"`; BROWN_DIR holds the Brown
-files ca01..cr09.  Writes OUT_DIR/train.txt and OUT_DIR/heldout.txt: one blank
+files ca01..cr09.  Writes OUT_DIR/train.txt, OUT_DIR/heldout.txt and
+OUT_DIR/fixture_text.txt (the first ~20 KB of held-out documents): one blank
 line between documents and none inside one, so a reader can split documents
 at blank lines (the perplexity windowing relies on that).
 """
@@ -13,6 +14,7 @@ import sys
 
 HOLDOUT_EVERY = 40   # hold out 1 document in 40 -> ~250 KB, both sources
 HOLDOUT_PHASE = 20   # not 0: Genesis 1 stays in training (it is the greedy prompt)
+FIXTURE_TEXT_BYTES = 20000
 
 HEADER = re.compile(r"^\S.* \d+$")      # "Genesis 1", "1 Kings 3"
 VERSE = re.compile(r"^\s+\d+ (.*)$")    # "  12 And God said, ..."
@@ -109,6 +111,16 @@ def main():
             f.write(text)
         print(f"{name}: {len(part)} documents, {len(text.encode())} bytes")
     print(f"sources: {n_kjv} KJV chapters, {len(names)} Brown files")
+    # A ~20 KB prefix of whole held-out documents: the text the C++ perplexity
+    # tests score with the tiny random fixture models (their context is short).
+    small = []
+    for d in held:
+        if len("\n\n".join(small)) >= FIXTURE_TEXT_BYTES:
+            break
+        small.append(d)
+    with open(os.path.join(out_dir, "fixture_text.txt"), "w", encoding="ascii", newline="\n") as f:
+        f.write("\n\n".join(small) + "\n")
+    print(f"fixture_text.txt: {len(small)} documents")
 
 
 if __name__ == "__main__":

