@@ -10,28 +10,17 @@ Usage: python3 bench/comm_per_token.py [--model DIR] [--layouts 1x1,2x1,1x2,2x2]
 Without --model a random bf16 Llama model is written to /tmp (hidden 1024, 8 layers, 222 MB).
 """
 import argparse
-import datetime
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "build", "bin")
-BEGIN, END = "<!-- comm-per-token:begin -->", "<!-- comm-per-token:end -->"
-
-
-def run_json(ranks, args):
-    command = [os.path.join(ROOT, "launch", "shardlm-run"), "-np", str(ranks)] + args
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+from benchlib import BIN, provenance, replace_section, shardlm_json
 
 
 def measure(model, tp, pp, tokens, prompt_ids):
     def generate(n):
-        return run_json(tp * pp, ["generate", "--model", model, "--tp", str(tp), "--pp", str(pp),
+        return shardlm_json(tp * pp, ["generate", "--model", model, "--tp", str(tp), "--pp", str(pp),
                                   "--prompt-ids", prompt_ids, "--max-tokens", str(n), "--json"])
     short, long = generate(1), generate(1 + tokens)
     steps = long["generated_tokens"] - short["generated_tokens"]
@@ -40,14 +29,6 @@ def measure(model, tp, pp, tokens, prompt_ids):
     messages = sum(b["mpi_messages"] - a["mpi_messages"] for a, b in zip(short["ranks"], long["ranks"])) / steps
     return {"mpi_ms_max": 1e3 * max(per_rank_seconds), "mpi_ms_mean": 1e3 * statistics.mean(per_rank_seconds),
             "bytes": bytes_sent, "messages": messages, "tps": long["generation_tps"]}
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main():
@@ -76,10 +57,9 @@ def main():
         rows.append((tp, pp, median))
         print(f"tp{tp} pp{pp}: {median}", file=sys.stderr)
 
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     lines = [
-        f"Measured {datetime.date.today()} at commit `{commit}` on {cpu_name()}, {os.cpu_count()} cores "
-        f"(ranks oversubscribe the cores when there are more ranks than cores, so times include waiting for a core).",
+        provenance() + " Ranks oversubscribe the cores when there are more ranks than cores, so times include "
+        "waiting for a core.",
         f"Model: `{os.path.basename(model)}`; {args.tokens} decode steps, batch 1, medians of {args.repeats} runs. "
         "MPI time is the time a rank spends inside MPI calls, waiting included; bytes and messages are summed "
         "over all ranks.",
@@ -94,13 +74,8 @@ def main():
     lines.append("Command: `python3 bench/comm_per_token.py " + " ".join(sys.argv[1:]) + "`")
     table = "\n".join(lines)
     print(table)
-    if args.no_docs:
-        return
-    path = os.path.join(ROOT, "docs", "benchmarks.md")
-    text = open(path).read()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    with open(path, "w") as f:
-        f.write(text[:start] + "\n" + table + "\n" + text[end:])
+    if not args.no_docs:
+        replace_section("comm-per-token", table)
 
 
 if __name__ == "__main__":

@@ -44,10 +44,12 @@ void attend_one(const AttentionInputs& in, std::size_t query, std::size_t head, 
 void causal_attention(ThreadPool& pool, const AttentionInputs& inputs, float* out) {
   const std::size_t q_heads = inputs.kv_head_of_q_head.size();
   const std::size_t items = inputs.n_queries * q_heads;
+  // Head-major order: every head costs the same, while later queries of a causal prefill cost more,
+  // so contiguous chunks of heads keep the threads evenly loaded.
   pool.parallel_for(items, [&](std::size_t begin, std::size_t end) {
     std::vector<float> scores;
     for (std::size_t item = begin; item < end; ++item) {
-      attend_one(inputs, item / q_heads, item % q_heads, scores, out);
+      attend_one(inputs, item % inputs.n_queries, item / inputs.n_queries, scores, out);
     }
   });
 }

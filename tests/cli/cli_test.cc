@@ -71,6 +71,22 @@ TEST(CliTest, InfoCountsParametersFromTheConfig) {
   EXPECT_EQ(out["dtypes"], nlohmann::json::array({"BF16"}));
 }
 
+TEST(CliTest, InfoPrintsThePerRankPlan) {
+  const auto run = run_shardlm("info --json --tp 2 --pp 2 --model " + fixture("llama_mha_f32"), false);
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto plan = nlohmann::json::parse(run.output)["plan"];
+  ASSERT_EQ(plan["ranks"].size(), 4u);
+  EXPECT_EQ(plan["ranks"][0]["layers"], nlohmann::json::array({0, 2}));
+  EXPECT_EQ(plan["ranks"][3]["layers"], nlohmann::json::array({2, 4}));
+  EXPECT_EQ(plan["ranks"][1]["q_heads"], nlohmann::json::array({4, 8}));
+  EXPECT_EQ(plan["ranks"][3]["lm_head"], true);
+  const auto text = run_shardlm("info --tp 2 --pp 2 --model " + fixture("llama_mha_f32"));
+  EXPECT_THAT(text.output, HasSubstr("plan for --tp 2 --pp 2 (4 ranks)"));
+  const auto refused = run_shardlm("info --tp 3 --model " + fixture("llama_mha_f32"));
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.output, HasSubstr("tp 3 does not divide the 8 attention heads"));
+}
+
 TEST(CliTest, MissingModelFolderFails) {
   const auto run = run_shardlm("generate --model /nonexistent/model --prompt-ids 1,2");
   EXPECT_NE(run.exit_code, 0);

@@ -196,6 +196,15 @@ TEST(ShardedRunTest, EachRankHoldsItsShareOfTheWeights) {
   const double total_bytes = 2.0 * static_cast<double>(2 * shape.vocab * shape.hidden + shape.layers * per_layer);
   const double replicated_bytes = 2.0 * static_cast<double>((2 * shape.layers + 1) * shape.hidden);
 
+  {
+    // One rank holds the whole bf16 model: it grows by the file's size, not twice that.
+    const auto run = testing::run_shardlm(
+        fmt::format("generate --model {} --prompt-ids 1,5,9,13 --max-tokens 2 --json", dir.path().string()), false);
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const auto rank = nlohmann::json::parse(run.output)["ranks"][0];
+    const double grown = rank["peak_rss_bytes"].get<double>() - rank["baseline_rss_bytes"].get<double>();
+    EXPECT_LE(grown, 1.1 * total_bytes) << "one rank grew by " << grown / 1e6 << " MB";
+  }
   for (const std::string flags : {"--tp 4", "--tp 2 --pp 2"}) {
     const auto run = run_shardlm_mpi(
         4, fmt::format("generate --model {} {} --prompt-ids 1,5,9,13 --max-tokens 2 --json", dir.path().string(), flags),

@@ -1,0 +1,50 @@
+"""Shared pieces of the benchmark scripts: running shardlm under mpirun, describing the machine, and
+rewriting one marked section of docs/benchmarks.md."""
+import datetime
+import json
+import os
+import platform
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "build", "bin")
+
+
+def shardlm_json(ranks, args):
+    """Runs `shardlm ARGS` as an MPI job of `ranks` ranks and returns its JSON on stdout."""
+    command = [os.path.join(ROOT, "launch", "shardlm-run"), "-np", str(ranks)] + [str(a) for a in args]
+    return json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+
+
+def shardlm_output_json(ranks, args, path):
+    """Runs a shardlm command that writes JSON to `path` (its --output) and returns it."""
+    command = [os.path.join(ROOT, "launch", "shardlm-run"), "-np", str(ranks)] + [str(a) for a in args]
+    subprocess.run(command, check=True, capture_output=True, text=True)
+    with open(path) as f:
+        return json.load(f)
+
+
+def cpu_name():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def provenance():
+    """One sentence naming the date, commit and machine of a measurement."""
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    return f"Measured {datetime.date.today()} at commit `{commit}` on {cpu_name()}, {os.cpu_count()} cores."
+
+
+def replace_section(name, body):
+    """Replaces the text between <!-- NAME:begin --> and <!-- NAME:end --> in docs/benchmarks.md."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    path = os.path.join(ROOT, "docs", "benchmarks.md")
+    with open(path) as f:
+        text = f.read()
+    start, stop = text.index(begin) + len(begin), text.index(end)
+    with open(path, "w") as f:
+        f.write(text[:start] + "\n" + body + "\n" + text[stop:])
