@@ -6,9 +6,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/launch/build.sh"
-model=${SHARDLM_MODEL:-$root/tests/fixtures/llama_bf16}
+model=${SHARDLM_MODEL:-$root/models/tiny-en}
 ranks=${SHARDLM_RANKS:-2}
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(--prompt "This License applies to" --max-tokens 48 --temp 0.7 --seed 1)
+[ ${#args[@]} -gt 0 ] || args=(--prompt "In the beginning" --max-tokens 64 --temp 0.7 --top-p 0.9 --seed 1)
 echo "+ launch/shardlm-run -np $ranks generate --model ${model#"$root"/} ${args[*]}" >&2
 exec "$root/launch/shardlm-run" -np "$ranks" generate --model "$model" "${args[@]}"

@@ -82,7 +82,7 @@ void print_speed(const GenerationResult& result, std::size_t generated, const st
       "prompt: {} tokens, {:.1f} tokens/s | generation: {} tokens, {:.1f} tokens/s | peak memory: {:.1f} MB "
       "(largest rank of {})\n",
       result.prompt_tokens, result.prompt_tokens_per_second(), generated, result.generation_tokens_per_second(),
-      totals["peak_rss_bytes"].get<double>() / 1e6, memory.size());
+      totals["peak_rss_bytes_max"].get<double>() / 1e6, memory.size());
 }
 
 void generate_one(LanguageModel& model, const GenerateOptions& options) {
@@ -99,6 +99,8 @@ void generate_one(LanguageModel& model, const GenerateOptions& options) {
 
   std::optional<StreamingDetokenizer> stream;
   if (!options.json && tokenizer) stream.emplace(*tokenizer, request.prompt.back());
+  // The continuation reads on from the prompt, as it would in a text editor.
+  if (!options.json && options.prompt.text) std::fputs(options.prompt.text->c_str(), stdout);
   const auto on_token = [&](std::int32_t token) {
     if (options.json || special.is_eos(token)) return;
     const std::string text = stream ? stream->push(token) : fmt::format("{} ", token);
@@ -110,6 +112,7 @@ void generate_one(LanguageModel& model, const GenerateOptions& options) {
 
   if (options.json) {
     nlohmann::json out = rank_reports_json(memory);
+    out["peak_rss_bytes"] = out["peak_rss_bytes_max"];
     out["ids"] = result.tokens;
     out["text"] = tokenizer ? tokenizer->decode(without_stop_token(result.tokens, special)) : std::string();
     out["prompt_tokens"] = result.prompt_tokens;

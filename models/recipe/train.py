@@ -43,9 +43,9 @@ ROPE_THETA = 10000.0
 # progress is max(step fraction, time fraction), so a slow GPU still ends each
 # run with a fully decayed learning rate instead of being cut mid-schedule.
 RUNS = [
-    dict(name="d0.0-e6", dropout=0.0, epochs=6, lr=1e-3, cap_s=60),
-    dict(name="d0.1-e16", dropout=0.1, epochs=16, lr=1.5e-3, cap_s=110),
-    dict(name="d0.2-e30", dropout=0.2, epochs=30, lr=1.5e-3, cap_s=160),
+    dict(name="d0.0-e6", dropout=0.0, epochs=6, lr=1e-3, cap_s=70),
+    dict(name="d0.1-e16", dropout=0.1, epochs=16, lr=1.5e-3, cap_s=120),
+    dict(name="d0.2-e30", dropout=0.2, epochs=30, lr=1.5e-3, cap_s=170),
 ]
 
 
@@ -78,12 +78,12 @@ def eval_windows(sp, path, seq):
 
 
 @torch.no_grad()
-def heldout_loss(model, windows, dtype=torch.bfloat16):
+def heldout_loss(model, windows, autocast=True):
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(windows), 128):
         x = windows[i : i + 128]
-        with torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             logits = model(input_ids=x, use_cache=False).logits
         nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.size(-1)),
                               x[:, 1:].reshape(-1), reduction="sum")
@@ -125,7 +125,23 @@ def train_run(run, cfg, stream, windows, batch, seed, best):
 
     t0 = time.time()
     step, epoch, frac, hist = 0, 0, 0.0, []
-    run_best = (float("inf"), 0)
+    run_best = [float("inf"), 0]
+
+    def evaluate(lr, loss):
+        val = heldout_loss(model, windows)
+        hist.append((step, round(time.time() - t0, 1), loss.item(), val))
+        mark = ""
+        if val < run_best[0]:
+            run_best[:] = [val, step]
+        if val < best["loss"]:
+            best.update(loss=val, run=run["name"], step=step,
+                        state={k: v.detach().clone() for k, v in model.state_dict().items()})
+            mark = " *"
+        log(f"  {run['name']} step {step} ep {step / steps_per_epoch:.2f} "
+            f"t {time.time() - t0:.0f}s lr {lr:.2e} train {loss.item():.4f} "
+            f"heldout {val:.4f} ppl {math.exp(val):.2f}{mark}")
+        return val
+
     done = False
     while not done:
         # A new chunk phase every epoch: the model sees other 256-token cuts of
@@ -157,24 +173,15 @@ def train_run(run, cfg, stream, windows, batch, seed, best):
             opt.step()
             step += 1
             if step % eval_every == 0:
-                val = heldout_loss(model, windows)
-                hist.append((step, round(time.time() - t0, 1), float(loss), val))
-                mark = ""
-                if val < run_best[0]:
-                    run_best = (val, step)
-                if val < best["loss"]:
-                    best.update(loss=val, run=run["name"], step=step,
-                                state={k: v.detach().clone() for k, v in model.state_dict().items()})
-                    mark = " *"
-                log(f"  {run['name']} step {step} ep {step / steps_per_epoch:.2f} "
-                    f"t {time.time() - t0:.0f}s lr {lr:.2e} train {float(loss):.4f} "
-                    f"heldout {val:.4f} ppl {math.exp(val):.2f}{mark}")
+                val = evaluate(lr, loss)
                 # Early stop: clearly past the minimum (overfitting), not noise.
                 if step > warmup and val > run_best[0] + 0.05:
                     log(f"  {run['name']}: early stop, heldout {val:.4f} > best {run_best[0]:.4f} + 0.05")
                     done = True
                     break
         epoch += 1
+    if not hist or hist[-1][0] != step:
+        evaluate(lr, loss)  # the fully decayed end of the schedule is often the best
     secs = time.time() - t0
     log(f"run {run['name']} done: {step} steps in {secs:.0f}s ({step / secs:.1f} steps/s), "
         f"best heldout {run_best[0]:.4f} at step {run_best[1]}")
@@ -227,7 +234,7 @@ def main():
         log(f"  saved {f} ({os.path.getsize(os.path.join(tmp, f))} bytes)")
     shutil.rmtree(tmp)
     # What rounding to bf16 cost: the rounded weights, computed in f32.
-    bf16_loss = heldout_loss(model.float().cuda(), windows, dtype=torch.float32)
+    bf16_loss = heldout_loss(model.float().cuda(), windows, autocast=False)
     log(f"bf16-rounded weights, f32 compute: heldout loss {bf16_loss:.4f} ppl {math.exp(bf16_loss):.2f}")
 
     summary = dict(parameters=n_params, train_documents=len(docs), train_tokens=len(stream),
