@@ -34,8 +34,9 @@ def cpu_name():
 
 def provenance():
     """One sentence naming the date, commit and machine of a measurement."""
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    # The device machine receives the tree without .git: SHARDLM_COMMIT names the commit there.
+    commit = os.environ.get("SHARDLM_COMMIT") or subprocess.run(
+        ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     return f"Measured {datetime.date.today()} at commit `{commit}` on {cpu_name()}, {os.cpu_count()} cores."
 
 

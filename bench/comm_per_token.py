@@ -37,12 +37,13 @@ def main():
     parser.add_argument("--layouts", default="1x1,2x1,1x2,2x2", help="TPxPP list")
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--section", default="comm-per-token", help="docs/benchmarks.md section to rewrite")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
 
     model = args.model
     if model is None:
-        model = "/tmp/shardlm-bench-comm-model"
+        model = "/tmp/shardlm-bench-comm-model"  # rebuilt on demand, never committed
         if not os.path.exists(os.path.join(model, "model.safetensors")):
             subprocess.run([os.path.join(BIN, "shardlm-synthetic-model"), "--out", model, "--vocab", "8192",
                             "--hidden", "1024", "--intermediate", "2816", "--layers", "8", "--heads", "16",
@@ -75,7 +76,7 @@ def main():
     table = "\n".join(lines)
     print(table)
     if not args.no_docs:
-        replace_section("comm-per-token", table)
+        replace_section(args.section, table)
 
 
 if __name__ == "__main__":
