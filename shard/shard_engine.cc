@@ -172,8 +172,26 @@ void ShardEngine::compute_logits(const comm::ControlMessage& message, const Micr
     input = head_input.data();
   }
 
+  const bool rank0 = groups_.replica.rank() == 0;
+  // Rank 0 receives the logits straight into the pass's buffer; anyone else builds them in a buffer
+  // of the pass that outlives the non-blocking send to rank 0.
+  const auto destination = [&]() -> float* {
+    if (rank0) return pass.logits.data() + batch.first_output_row * vocab;
+    return pass.outgoing_logits.emplace_back(rows * vocab).data();
+  };
+  const auto send_to_rank0 = [&] {
+    if (rank0) return;
+    const std::vector<float>& outgoing = pass.outgoing_logits.back();
+    pass.sends.push_back(groups_.replica.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
+  };
+  if (tp == 1) {
+    decoder_->logits(input, rows, destination());
+    send_to_rank0();
+    return;
+  }
+
   // Vocabulary-parallel LM head: each TP rank scores its rows of the vocabulary; slices are padded
-  // to the widest one so that a plain gather collects them on tp_rank 0.
+  // to the widest one so that a plain gather collects them on tp_rank 0, which interleaves them.
   const std::size_t slice_width = static_cast<std::size_t>(decoder_->slice().vocab.size());
   const std::size_t padded_width = static_cast<std::size_t>(split_evenly(config().vocab_size, tp, 0).size());
   std::vector<float> partial(rows * padded_width, 0.0f);
@@ -184,31 +202,21 @@ void ShardEngine::compute_logits(const comm::ControlMessage& message, const Micr
       std::memcpy(partial.data() + r * padded_width, scores.data() + r * slice_width, slice_width * sizeof(float));
     }
   }
-  std::vector<float> gathered(groups_.coordinates.tp_rank == 0 ? partial.size() * static_cast<std::size_t>(tp) : 0);
-  if (tp > 1) {
-    groups_.tensor_parallel.gather(partial.data(), partial.size(), gathered.data(), 0);
-  } else {
-    gathered = partial;
-  }
-  if (groups_.coordinates.tp_rank != 0) return;
+  const bool assembles = groups_.coordinates.tp_rank == 0;
+  std::vector<float> gathered(assembles ? partial.size() * static_cast<std::size_t>(tp) : 0);
+  groups_.tensor_parallel.gather(partial.data(), partial.size(), gathered.data(), 0);
+  if (!assembles) return;
 
-  std::vector<float> assembled(rows * vocab);
+  float* full = destination();
   for (int part = 0; part < tp; ++part) {
     const IndexRange range = split_evenly(config().vocab_size, tp, part);
     const float* source = gathered.data() + static_cast<std::size_t>(part) * rows * padded_width;
     for (std::size_t r = 0; r < rows; ++r) {
-      std::memcpy(assembled.data() + r * vocab + static_cast<std::size_t>(range.begin), source + r * padded_width,
+      std::memcpy(full + r * vocab + static_cast<std::size_t>(range.begin), source + r * padded_width,
                   static_cast<std::size_t>(range.size()) * sizeof(float));
     }
   }
-  if (groups_.replica.rank() == 0) {
-    std::memcpy(pass.logits.data() + batch.first_output_row * vocab, assembled.data(), assembled.size() * sizeof(float));
-    return;
-  }
-  // Moving the vector keeps its buffer, which must outlive the non-blocking send.
-  pass.outgoing_logits.push_back(std::move(assembled));
-  const std::vector<float>& outgoing = pass.outgoing_logits.back();
-  pass.sends.push_back(groups_.replica.send_async(outgoing.data(), outgoing.size(), 0, kLogitsTag + tag));
+  send_to_rank0();
 }
 
 std::vector<RankReport> ShardEngine::make_rank_reports() const {
