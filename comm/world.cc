@@ -45,6 +45,12 @@ World::~World() {
   if (!finalized) MPI_Finalize();
 }
 
+bool World::all_ok(bool ok) const {
+  double failed = ok ? 0.0 : 1.0;
+  world_.all_reduce_max(&failed, 1);
+  return failed == 0.0;
+}
+
 bool World::launched_by_mpirun() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
          std::getenv("PMI_RANK") != nullptr;

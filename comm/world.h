@@ -21,6 +21,10 @@ class World {
   // Ranks of this job on this host, for sharing its cores between them.
   int ranks_on_this_host() const { return local_size_; }
 
+  // Whether every rank says `ok`: a collective that lets ranks which failed alone (a file missing on
+  // their host, say) stop the others before any of them waits for a peer that will never come.
+  bool all_ok(bool ok) const;
+
   // True when this process was started by mpirun (so MPI must be initialised).
   static bool launched_by_mpirun();
 

@@ -13,6 +13,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libcli11-dev
+  iproute2 util-linux
 )
 
 missing=()

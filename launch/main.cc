@@ -25,10 +25,16 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    // Every rank parses the same arguments and fails alike; one copy of the message is enough.
+    // Usually every rank fails alike and one copy of the message is enough; a rank that fails alone
+    // (a file missing on its host) says so, and all ranks leave together.
+    const bool success = error.get_exit_code() == 0;
+    if (!success) shardlm::cli::refuse_arguments();
+    if (rank0) return app.exit(error);
     std::ostringstream discard;
-    return rank0 ? app.exit(error) : app.exit(error, discard, discard);
-  } catch (const shardlm::cli::LayoutRefused&) {
+    const int code = app.exit(error, discard, discard);
+    if (!success) std::fprintf(stderr, "shardlm: error on rank %d: %s\n", world->rank(), error.what());
+    return code;
+  } catch (const shardlm::cli::JobRefused&) {
     return 1;
   } catch (const std::exception& error) {
     // Other ranks may be waiting for this one: bring the whole job down rather than hang.

@@ -24,7 +24,8 @@ int threads_for_rank(const ModelOptions& options, int ranks_on_host) {
   return std::max(1, static_cast<int>(default_thread_count()) / std::max(1, ranks_on_host));
 }
 
-// Every rank reaches the same verdict from the same files and flags, so all of them can leave cleanly.
+// The ranks agree on the verdict, so all of them can leave cleanly even when only one of them saw a
+// different config.json.
 shard::Layout checked_layout(const LayoutOptions& options, const std::vector<ModelConfig>& configs, int world_size,
                              int replicas) {
   try {
@@ -37,14 +38,32 @@ shard::Layout checked_layout(const LayoutOptions& options, const std::vector<Mod
     layout.pp = options.pp;
     layout.tp = options.tp > 0 ? options.tp : std::max(1, replica_size / std::max(1, options.pp));
     for (const auto& config : configs) shard::validate_layout(config, layout, replica_size);
+    if (g_world != nullptr && !g_world->all_ok(true)) throw JobRefused("another rank refused the layout");
     return layout;
   } catch (const std::invalid_argument& error) {
-    if (is_rank0()) std::fprintf(stderr, "shardlm: error: %s\n", error.what());
-    throw LayoutRefused(error.what());
+    if (is_rank0()) {
+      std::fprintf(stderr, "shardlm: error: %s\n", error.what());
+    } else {
+      std::fprintf(stderr, "shardlm: error on rank %d: %s\n", g_world->rank(), error.what());
+    }
+    if (g_world != nullptr) g_world->all_ok(false);
+    throw JobRefused(error.what());
   }
 }
 
 }  // namespace
+
+void run_when_all_ranks_agree(const std::function<void()>& command) {
+  if (g_world != nullptr && g_world->size() > 1 && !g_world->all_ok(true)) {
+    if (is_rank0()) std::fputs("shardlm: error: another rank refused the command line (see its message)\n", stderr);
+    throw JobRefused("another rank refused the command line");
+  }
+  command();
+}
+
+void refuse_arguments() {
+  if (g_world != nullptr && g_world->size() > 1) g_world->all_ok(false);
+}
 
 void set_world(comm::World* world) { g_world = world; }
 comm::World* world() { return g_world; }

@@ -20,11 +20,16 @@ void set_world(comm::World* world);
 comm::World* world();
 bool is_rank0();
 
-// Thrown on every rank alike when the layout is refused before loading: rank 0 has printed why, and
-// the ranks can leave together without aborting the job.
-struct LayoutRefused : std::runtime_error {
+// Thrown on every rank alike when the job is refused before loading (bad layout, or arguments some
+// rank could not accept): the reason has been printed, and the ranks leave together without aborting.
+struct JobRefused : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// Runs a parsed command once every rank has accepted the command line; ranks whose parse failed
+// call refuse_arguments() instead, so that no rank waits for another that has already left.
+void run_when_all_ranks_agree(const std::function<void()>& command);
+void refuse_arguments();
 
 // Which data-parallel replica of the model(s) a call of `work` drives. The leaders group joins the
 // replicas' rank 0s (leader i is replica i) so that their results can be combined; it is null with

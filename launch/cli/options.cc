@@ -50,11 +50,10 @@ void LayoutOptions::add_to(CLI::App& command) {
 }
 
 void DataOptions::add_to(CLI::App& command) {
+  // Only rank 0 reads the data, so the file is checked when it is opened, not by every rank here.
   auto* text = command.add_option("--data", text_file,
-                                  "Text file (documents separated by blank lines) or .jsonl with a \"text\" field per line")
-                   ->check(CLI::ExistingFile);
-  auto* tokens = command.add_option("--tokens", tokens_file, "Pre-tokenized ids: raw little-endian int32 .i32 or int32 .npy")
-                     ->check(CLI::ExistingFile);
+                                  "Text file (documents separated by blank lines) or .jsonl with a \"text\" field per line");
+  auto* tokens = command.add_option("--tokens", tokens_file, "Pre-tokenized ids: raw little-endian int32 .i32 or int32 .npy");
   text->excludes(tokens);
   tokens->excludes(text);
   command.add_option("--seq-len", seq_len, "Tokens per window")->check(CLI::Range(2, 1 << 20))->capture_default_str();

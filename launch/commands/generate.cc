@@ -191,13 +191,12 @@ void add_generate_command(CLI::App& app) {
   command->add_option("--prompts", options->prompts_file,
                       "JSONL file, one {\"prompt\": ..., \"max_tokens\"?: N} per line: generate for all of them "
                       "together and print one JSON line per prompt")
-      ->check(CLI::ExistingFile)
       ->excludes("--prompt")
       ->excludes("--prompt-ids");
   command->add_flag("--json", options->json,
                     "Print one JSON object (ids, text, prompt_tokens, generated_tokens, prompt_tps, generation_tps, "
                     "peak_rss_bytes, per-rank memory) instead of streaming text");
-  command->callback([options] { run_generate(*options); });
+  command->callback([options] { run_when_all_ranks_agree([&] { run_generate(*options); }); });
 }
 
 }  // namespace shardlm::cli

@@ -140,7 +140,9 @@ void add_info_command(CLI::App& app) {
   options->layout.add_to(*command);
   command->add_flag("--json", options->json, "Print JSON instead of text");
   command->callback([options] {
-    if (is_rank0()) run_info(*options);
+    run_when_all_ranks_agree([&] {
+      if (is_rank0()) run_info(*options);
+    });
   });
 }
 

@@ -46,7 +46,7 @@ void add_logits_command(CLI::App& app) {
   options->layout.add_to(*command);
   options->prompt.add_to(*command, false);
   command->add_option("--out,-o", options->out_path, "Output file")->required();
-  command->callback([options] { run_logits(*options); });
+  command->callback([options] { run_when_all_ranks_agree([&] { run_logits(*options); }); });
 }
 
 }  // namespace shardlm::cli

@@ -164,7 +164,7 @@ void add_perplexity_command(CLI::App& app) {
                       "Also evaluate this model on the same windows and report KL(base || model) and top-1 agreement")
       ->check(CLI::ExistingDirectory);
   command->add_option("--output,-o", options->output, "Write every figure, the layout and per-rank memory as JSON");
-  command->callback([options] { run_perplexity(*options); });
+  command->callback([options] { run_when_all_ranks_agree([&] { run_perplexity(*options); }); });
 }
 
 }  // namespace shardlm::cli
