@@ -2,12 +2,14 @@
 // without AVX-512 runs); see dot_kernels.h for what this file may call.
 #include <immintrin.h>
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
 #include "runtime/kernels/dot_kernels.h"
 #include "runtime/kernels/simd_dot_rows.h"
+#include "runtime/kernels/simd_quant_rows.h"
 
 namespace shardlm {
 
@@ -36,6 +38,8 @@ struct Avx2 {
     _mm256_maskstore_ps(p, first_lanes(n), v);
   }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm256_fmadd_ps(a, b, acc); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec broadcast(float value) { return _mm256_set1_ps(value); }
   static float sum(Vec v) {
     __m128 quad = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     quad = _mm_add_ps(quad, _mm_movehl_ps(quad, quad));
@@ -82,6 +86,134 @@ struct BF16Weights {
   }
 };
 
+// Quantized codes; see simd_quant_rows.h for what these policies provide.
+
+// Codes of any width in their stored order, 8 at a time: the kBits bytes of a step go to both
+// 128-bit lanes, and each 32-bit lane picks out the one or two bytes that hold its code (vpshufb),
+// shifts the code down and masks it off.
+template <int kCodeBits>
+struct StoredCodes {
+  static constexpr int kBits = kCodeBits;
+  static constexpr std::size_t kStep = 8;
+
+  // The kBits bytes of a step and no more, since the last step of the last row may end the mapping.
+  // A memcpy of 3, 5 or 6 bytes would be a call to the library, so they come in pieces of 4, 2 and 1.
+  static std::uint64_t load_bytes(const std::uint8_t* p) {
+    std::uint64_t value = 0;
+    int done = 0;
+    if constexpr ((kBits & 4) != 0) {
+      std::uint32_t piece;
+      std::memcpy(&piece, p, sizeof piece);
+      value = piece;
+      done = 4;
+    }
+    if constexpr ((kBits & 2) != 0) {
+      std::uint16_t piece;
+      std::memcpy(&piece, p + done, sizeof piece);
+      value |= std::uint64_t{piece} << (8 * done);
+      done += 2;
+    }
+    if constexpr ((kBits & 1) != 0) value |= std::uint64_t{p[done]} << (8 * done);
+    return value;
+  }
+  static constexpr bool kPermuted = false;
+  static constexpr simd_quant_rows::CodeLanes<kBits, 8> kLanes =
+      simd_quant_rows::code_lanes<kBits, 8>();
+
+  static void decode(const std::uint8_t* p, __m256* out) {
+    const __m256i spread =
+        _mm256_broadcastsi128_si256(_mm_cvtsi64_si128(static_cast<long long>(load_bytes(p))));
+    const __m256i picked = _mm256_shuffle_epi8(
+        spread, _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes.shuffle)));
+    const __m256i shifts = _mm256_load_si256(reinterpret_cast<const __m256i*>(kLanes.shift));
+    const __m256i codes =
+        _mm256_and_si256(_mm256_srlv_epi32(picked, shifts), _mm256_set1_epi32((1 << kBits) - 1));
+    out[0] = _mm256_cvtepi32_ps(codes);
+  }
+};
+
+// 4-bit codes, 16 at a time: the 8 bytes of a step, one to a 32-bit lane, give the even codes (low
+// nibbles) by a mask and the odd ones (high nibbles) by a shift. The activations are permuted to
+// match, once per call, rather than the codes once per row.
+struct NibbleCodes {
+  static constexpr int kBits = 4;
+  static constexpr std::size_t kStep = 16;
+  static constexpr bool kPermuted = true;
+
+  static void decode(const std::uint8_t* p, __m256* out) {
+    const __m256i bytes =
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+    out[0] = _mm256_cvtepi32_ps(_mm256_and_si256(bytes, _mm256_set1_epi32(0xf)));
+    out[1] = _mm256_cvtepi32_ps(_mm256_srli_epi32(bytes, 4));
+  }
+  static void permute(const float* x, float* out) { simd_quant_rows::split_even_odd<Avx2>(x, out); }
+};
+
+// 8-bit codes, 8 at a time, one byte each.
+struct ByteCodes {
+  static constexpr int kBits = 8;
+  static constexpr std::size_t kStep = 8;
+  static constexpr bool kPermuted = false;
+
+  static void decode(const std::uint8_t* p, __m256* out) {
+    out[0] = _mm256_cvtepi32_ps(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+};
+
+// The dense kernels that the quantized ones use for scales and biases of each dtype.
+struct ScaleKernels {
+  DotRowsFn dot;
+  WidenRowsFn widen;
+};
+
+template <typename Weights>
+constexpr ScaleKernels kScaleKernels{&simd_dot_rows::dot_rows<Avx2, Weights>,
+                                     &simd_dot_rows::widen_rows<Avx2, Weights>};
+
+ScaleKernels scale_kernels(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return kScaleKernels<F32Weights>;
+    case DType::F16: return kScaleKernels<F16Weights>;
+    case DType::BF16: return kScaleKernels<BF16Weights>;
+  }
+  return kScaleKernels<F32Weights>;
+}
+
+void dot_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                     const float* x, std::size_t n_tokens, float* y) {
+  const ScaleKernels s = scale_kernels(w.dtype);
+  const auto run = [&]<typename Codes>() {
+    simd_quant_rows::dot_rows<Avx2, Codes>(w, row_begin, row_end, x, n_tokens, y, s.dot, s.widen);
+  };
+  switch (w.quant.bits) {
+    case 2: run.template operator()<StoredCodes<2>>(); break;
+    case 3: run.template operator()<StoredCodes<3>>(); break;
+    case 4: run.template operator()<NibbleCodes>(); break;
+    case 5: run.template operator()<StoredCodes<5>>(); break;
+    case 6: run.template operator()<StoredCodes<6>>(); break;
+    case 8: run.template operator()<ByteCodes>(); break;
+    default: assert(false && "unsupported quantization bits");
+  }
+}
+
+void widen_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                       float* out) {
+  const WidenRowsFn widen_params = scale_kernels(w.dtype).widen;
+  const auto run = [&]<typename Codes>() {
+    simd_quant_rows::widen_rows<Avx2, Codes>(w, row_begin, row_end, out, widen_params);
+  };
+  switch (w.quant.bits) {
+    case 2: run.template operator()<StoredCodes<2>>(); break;
+    case 3: run.template operator()<StoredCodes<3>>(); break;
+    case 4: run.template operator()<StoredCodes<4>>(); break;
+    case 5: run.template operator()<StoredCodes<5>>(); break;
+    case 6: run.template operator()<StoredCodes<6>>(); break;
+    case 8: run.template operator()<ByteCodes>(); break;
+    default: assert(false && "unsupported quantization bits");
+  }
+}
+
 }  // namespace
 
 const DotKernels& dot_kernels_avx2() {
@@ -92,6 +224,8 @@ const DotKernels& dot_kernels_avx2() {
       &simd_dot_rows::dot_rows<Avx2, BF16Weights>,
       &simd_dot_rows::widen_rows<Avx2, F16Weights>,
       &simd_dot_rows::widen_rows<Avx2, BF16Weights>,
+      &dot_rows_affine,
+      &widen_rows_affine,
   };
   return kernels;
 }

@@ -9,11 +9,13 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 
 #include "runtime/kernels/dot_kernels.h"
 #include "runtime/kernels/simd_dot_rows.h"
+#include "runtime/kernels/simd_quant_rows.h"
 
 namespace shardlm {
 
@@ -38,6 +40,8 @@ struct Avx512 {
     _mm512_mask_storeu_ps(p, first_lanes(n), v);
   }
   static Vec fma(Vec a, Vec b, Vec acc) { return _mm512_fmadd_ps(a, b, acc); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec broadcast(float value) { return _mm512_set1_ps(value); }
   static float sum(Vec v) { return _mm512_reduce_add_ps(v); }
 };
 
@@ -75,6 +79,114 @@ struct BF16Weights {
   }
 };
 
+// Quantized codes; see simd_quant_rows.h for what these policies provide.
+
+// Codes of any width in their stored order, 16 at a time: the 2 * kBits bytes of a step go to every
+// 128-bit lane, and each 32-bit lane picks out the one or two bytes that hold its code (vpshufb),
+// shifts the code down and masks it off.
+template <int kCodeBits>
+struct StoredCodes {
+  static constexpr int kBits = kCodeBits;
+  static constexpr std::size_t kStep = 16;
+  static constexpr bool kPermuted = false;
+  static constexpr simd_quant_rows::CodeLanes<kBits, 16> kLanes =
+      simd_quant_rows::code_lanes<kBits, 16>();
+
+  static void decode(const std::uint8_t* p, __m512* out) {
+    const __m128i bytes = _mm_maskz_loadu_epi8(static_cast<__mmask16>((1u << (2 * kBits)) - 1u), p);
+    const __m512i picked =
+        _mm512_shuffle_epi8(_mm512_broadcast_i32x4(bytes), _mm512_load_si512(kLanes.shuffle));
+    const __m512i codes =
+        _mm512_and_si512(_mm512_srlv_epi32(picked, _mm512_load_si512(kLanes.shift)),
+                         _mm512_set1_epi32((1 << kBits) - 1));
+    out[0] = _mm512_cvtepi32_ps(codes);
+  }
+};
+
+// 4-bit codes, 32 at a time: the 16 bytes of a step, one to a 32-bit lane, give the even codes (low
+// nibbles) by a mask and the odd ones (high nibbles) by a shift. The activations are permuted to
+// match, once per call, rather than the codes once per row.
+struct NibbleCodes {
+  static constexpr int kBits = 4;
+  static constexpr std::size_t kStep = 32;
+  static constexpr bool kPermuted = true;
+
+  static void decode(const std::uint8_t* p, __m512* out) {
+    const __m512i bytes =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    out[0] = _mm512_cvtepi32_ps(_mm512_and_si512(bytes, _mm512_set1_epi32(0xf)));
+    out[1] = _mm512_cvtepi32_ps(_mm512_srli_epi32(bytes, 4));
+  }
+  static void permute(const float* x, float* out) {
+    simd_quant_rows::split_even_odd<Avx512>(x, out);
+  }
+};
+
+// 8-bit codes, 16 at a time, one byte each.
+struct ByteCodes {
+  static constexpr int kBits = 8;
+  static constexpr std::size_t kStep = 16;
+  static constexpr bool kPermuted = false;
+
+  static void decode(const std::uint8_t* p, __m512* out) {
+    out[0] = _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+};
+
+// The dense kernels that the quantized ones use for scales and biases of each dtype.
+struct ScaleKernels {
+  DotRowsFn dot;
+  WidenRowsFn widen;
+};
+
+template <typename Weights>
+constexpr ScaleKernels kScaleKernels{&simd_dot_rows::dot_rows<Avx512, Weights>,
+                                     &simd_dot_rows::widen_rows<Avx512, Weights>};
+
+ScaleKernels scale_kernels(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return kScaleKernels<F32Weights>;
+    case DType::F16: return kScaleKernels<F16Weights>;
+    case DType::BF16: return kScaleKernels<BF16Weights>;
+  }
+  return kScaleKernels<F32Weights>;
+}
+
+void dot_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                     const float* x, std::size_t n_tokens, float* y) {
+  const ScaleKernels s = scale_kernels(w.dtype);
+  const auto run = [&]<typename Codes>() {
+    simd_quant_rows::dot_rows<Avx512, Codes>(w, row_begin, row_end, x, n_tokens, y, s.dot, s.widen);
+  };
+  switch (w.quant.bits) {
+    case 2: run.template operator()<StoredCodes<2>>(); break;
+    case 3: run.template operator()<StoredCodes<3>>(); break;
+    case 4: run.template operator()<NibbleCodes>(); break;
+    case 5: run.template operator()<StoredCodes<5>>(); break;
+    case 6: run.template operator()<StoredCodes<6>>(); break;
+    case 8: run.template operator()<ByteCodes>(); break;
+    default: assert(false && "unsupported quantization bits");
+  }
+}
+
+void widen_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                       float* out) {
+  const WidenRowsFn widen_params = scale_kernels(w.dtype).widen;
+  const auto run = [&]<typename Codes>() {
+    simd_quant_rows::widen_rows<Avx512, Codes>(w, row_begin, row_end, out, widen_params);
+  };
+  switch (w.quant.bits) {
+    case 2: run.template operator()<StoredCodes<2>>(); break;
+    case 3: run.template operator()<StoredCodes<3>>(); break;
+    case 4: run.template operator()<StoredCodes<4>>(); break;
+    case 5: run.template operator()<StoredCodes<5>>(); break;
+    case 6: run.template operator()<StoredCodes<6>>(); break;
+    case 8: run.template operator()<ByteCodes>(); break;
+    default: assert(false && "unsupported quantization bits");
+  }
+}
+
 }  // namespace
 
 const DotKernels& dot_kernels_avx512() {
@@ -85,6 +197,8 @@ const DotKernels& dot_kernels_avx512() {
       &simd_dot_rows::dot_rows<Avx512, BF16Weights>,
       &simd_dot_rows::widen_rows<Avx512, F16Weights>,
       &simd_dot_rows::widen_rows<Avx512, BF16Weights>,
+      &dot_rows_affine,
+      &widen_rows_affine,
   };
   return kernels;
 }

@@ -45,6 +45,14 @@ WidenRowsFn DotKernels::widen_rows(DType dtype) const {
   return nullptr;
 }
 
+DotRowsFn DotKernels::dot_rows(const WeightMatrix& w) const {
+  return w.quantized() ? dot_rows_affine : dot_rows(w.dtype);
+}
+
+WidenRowsFn DotKernels::widen_rows(const WeightMatrix& w) const {
+  return w.quantized() ? widen_rows_affine : widen_rows(w.dtype);
+}
+
 const DotKernels* dot_kernels_for(std::string_view name) {
   return cpu_runs(name) ? dot_kernels_named(name) : nullptr;
 }

@@ -10,19 +10,20 @@ namespace shardlm {
 
 // For rows [row_begin, row_end) of w and tokens t < n_tokens:
 //   y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c],
-// reading w in its stored dtype and accumulating in f32.
+// reading w in its stored format and accumulating in f32.
 using DotRowsFn = void (*)(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
                            const float* x, std::size_t n_tokens, float* y);
 
-// Widens rows [row_begin, row_end) of w to f32, written densely: out holds row_end - row_begin rows
-// of w.cols floats.
+// Widens (or dequantizes) rows [row_begin, row_end) of w to f32, written densely: out holds
+// row_end - row_begin rows of w.cols floats.
 using WidenRowsFn = void (*)(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
                              float* out);
 
 // One instruction set's kernels. Each set lives in its own source file compiled with that set's
-// flags. Those files call nothing but intrinsics and functions of internal linkage: the linker keeps
-// one copy of every inline function for the whole program, and it may be the copy compiled with
-// instructions that another CPU lacks.
+// flags. Those files call nothing but intrinsics, functions of internal linkage and ordinary
+// out-of-line functions compiled with the base flags elsewhere (kernel_scratch, or kernels reached
+// through a function pointer): the linker keeps one copy of every inline function for the whole
+// program, and it may be the copy compiled with instructions that another CPU lacks.
 struct DotKernels {
   const char* name;
   DotRowsFn dot_rows_f32;
@@ -30,10 +31,19 @@ struct DotKernels {
   DotRowsFn dot_rows_bf16;
   WidenRowsFn widen_rows_f16;
   WidenRowsFn widen_rows_bf16;
+  // Affine-quantized matrices, any bit width and scale dtype. The SIMD sets read 4-bit and 8-bit
+  // codes with instructions of their own and the other widths through a byte shuffle; the scalar
+  // set dequantizes a row at a time.
+  DotRowsFn dot_rows_affine;
+  WidenRowsFn widen_rows_affine;
 
+  // The kernels for dense matrices of that dtype.
   DotRowsFn dot_rows(DType dtype) const;
   // Null for f32, which needs no widening.
   WidenRowsFn widen_rows(DType dtype) const;
+  // The kernels for w's format, dense or quantized; widen_rows is null for dense f32.
+  DotRowsFn dot_rows(const WeightMatrix& w) const;
+  WidenRowsFn widen_rows(const WeightMatrix& w) const;
 };
 
 // Each set, whether or not this CPU can run it.

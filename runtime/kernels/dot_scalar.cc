@@ -2,6 +2,7 @@
 #include <cstdint>
 
 #include "runtime/kernels/dot_kernels.h"
+#include "runtime/kernels/kernel_scratch.h"
 
 namespace shardlm {
 
@@ -60,6 +61,24 @@ void widen_rows(const WeightMatrix& w, std::size_t row_begin, std::size_t row_en
   }
 }
 
+// Quantized rows are dequantized one at a time (by the reference conversion) and then dotted like
+// f32.
+void dot_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                     const float* x, std::size_t n_tokens, float* y) {
+  float* row = kernel_scratch(0, w.cols);
+  for (std::size_t r = row_begin; r < row_end; ++r) {
+    widen_weight_row(w, r, row);
+    for (std::size_t t = 0; t < n_tokens; ++t)
+      y[t * w.rows + r] = dot<F32Weights>(row, x + t * w.cols, w.cols);
+  }
+}
+
+void widen_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
+                       float* out) {
+  for (std::size_t r = row_begin; r < row_end; ++r)
+    widen_weight_row(w, r, out + (r - row_begin) * w.cols);
+}
+
 }  // namespace
 
 const DotKernels& dot_kernels_scalar() {
@@ -70,6 +89,8 @@ const DotKernels& dot_kernels_scalar() {
       &dot_rows<BF16Weights>,
       &widen_rows<F16Weights>,
       &widen_rows<BF16Weights>,
+      &dot_rows_affine,
+      &widen_rows_affine,
   };
   return kernels;
 }

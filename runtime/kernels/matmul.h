@@ -2,30 +2,18 @@
 
 #include <cstddef>
 
-#include "runtime/tensor/dtype.h"
+#include "runtime/kernels/weight_matrix.h"
 
 namespace shardlm {
 
 class ThreadPool;
 
-// A weight matrix in its stored dtype, row-major [rows][cols]: rows are output features, cols input
-// features (the layout of a Hugging Face nn.Linear weight). Rows are row_stride elements apart, so a
-// view can cover a contiguous block of rows or columns of a bigger matrix.
-struct WeightMatrix {
-  DType dtype = DType::F32;
-  const void* data = nullptr;
-  std::size_t rows = 0;
-  std::size_t cols = 0;
-  std::size_t row_stride = 0;  // elements; equals cols for a dense matrix
-
-  const void* row(std::size_t r) const {
-    return static_cast<const char*>(data) + r * row_stride * dtype_size(dtype);
-  }
-};
-
 // y[t][r] = sum_c w[r][c] * x[t][c] for t < n_tokens; x is [n_tokens][w.cols], y is [n_tokens][w.rows],
-// both dense f32. Few tokens (decode) read the weights once in their stored dtype with SIMD dot
-// products split over the pool's threads; many tokens (prefill) go through OpenBLAS sgemm.
+// both dense f32. Few tokens (decode) read the weights once in their stored format (quantized codes
+// included, never dequantized as a whole) with SIMD dot products split over the pool's threads; many
+// tokens (prefill) widen or dequantize blocks of rows to f32 and go through OpenBLAS sgemm.
+// Throws std::invalid_argument for a quantized w of unsupported bits or group size, or whose cols are
+// not whole groups.
 void matmul(ThreadPool& pool, const WeightMatrix& w, const float* x, std::size_t n_tokens, float* y);
 
 // The plain scalar definition of matmul, accumulating in double; the tests compare against it.

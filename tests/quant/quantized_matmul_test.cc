@@ -1,0 +1,417 @@
+// Quantized WeightMatrix views and the kernels that read them, against matmul_reference on the
+// dequantized f32 matrix.
+
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "quantized_matrix.h"
+#include "runtime/kernels/dot_kernels.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/threading/thread_pool.h"
+
+namespace shardlm {
+namespace {
+
+using quant_test::QuantizedLayout;
+using quant_test::QuantizedMatrix;
+using quant_test::random_activations;
+
+const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512"};
+const int kBits[] = {2, 3, 4, 5, 6, 8};
+const int kGroupSizes[] = {32, 64, 128};
+const DType kScaleDTypes[] = {DType::F32, DType::F16, DType::BF16};
+
+std::uint32_t float_bits(float value) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+// Checks y[t][r] for t < n_tokens and rows [row_begin, row_end) against `expected` (the reference
+// on the dequantized matrix, for at least n_tokens tokens), allowing f32 accumulation error in
+// proportion to sqrt(cols) times the size of the terms summed.
+void expect_close(const QuantizedMatrix& m, const float* x, std::size_t n_tokens, const float* y,
+                  const std::vector<float>& expected, std::size_t row_begin, std::size_t row_end,
+                  const std::string& what) {
+  const WeightMatrix w = m.view();
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    for (std::size_t r = row_begin; r < row_end; ++r) {
+      const double tolerance =
+          1e-5 * std::sqrt(static_cast<double>(w.cols)) * m.magnitude(r, x + t * w.cols) + 1e-30;
+      const float got = y[t * w.rows + r];
+      const float want = expected[t * w.rows + r];
+      ASSERT_LE(std::fabs(static_cast<double>(got) - want), tolerance)
+          << what << " tokens=" << n_tokens << ": token " << t << " row " << r << ": got " << got
+          << ", want " << want;
+    }
+  }
+}
+
+std::vector<float> reference(const QuantizedMatrix& m, const std::vector<float>& x,
+                             std::size_t n_tokens) {
+  std::vector<float> y(n_tokens * m.view().rows);
+  matmul_reference(m.dequantized_matrix(), x.data(), n_tokens, y.data());
+  return y;
+}
+
+// ---------------------------------------------------------------------------------------------
+// WeightMatrix of a quantized matrix.
+
+TEST(QuantizedWeightMatrix, ViewsDequantizeLikeTheirRows) {
+  std::mt19937 rng(1);
+  for (const DType dtype : kScaleDTypes) {
+    const QuantizedMatrix m({3, 64}, dtype, 5, 192, QuantizedLayout{2, 1, 2}, rng);
+    const WeightMatrix w = m.view();
+    ASSERT_TRUE(w.quantized());
+    EXPECT_NO_THROW(check_weight_matrix(w));
+    EXPECT_EQ(w.cols, 192u);
+    EXPECT_EQ(w.row_stride, (6u * 64u) * 3u / 32u);  // the whole row's words, junk groups included
+    EXPECT_EQ(w.quant.group_stride, 6u);
+    EXPECT_EQ(weight_bytes(w), 5 * (192 * 3 / 8 + 2 * 3 * dtype_size(dtype)));
+    std::vector<float> row(w.cols);
+    for (std::size_t r = 0; r < w.rows; ++r) {
+      widen_weight_row(w, r, row.data());
+      for (std::size_t c = 0; c < w.cols; ++c) {
+        ASSERT_EQ(float_bits(row[c]), float_bits(m.dequantized()[r * w.cols + c])) << r << " " << c;
+      }
+    }
+    // A block of the view: rows 1..3, its second and third groups.
+    const WeightMatrix block = weight_block(w, 1, 3, 64, 128);
+    for (std::size_t r = 0; r < 3; ++r) {
+      widen_weight_row(block, r, row.data());
+      for (std::size_t c = 0; c < 128; ++c) {
+        ASSERT_EQ(float_bits(row[c]), float_bits(m.dequantized()[(r + 1) * w.cols + 64 + c]))
+            << r << " " << c;
+      }
+    }
+  }
+}
+
+TEST(QuantizedWeightMatrix, BlocksMustKeepGroupsWhole) {
+  std::mt19937 rng(2);
+  const QuantizedMatrix m({4, 32}, DType::BF16, 4, 128, QuantizedLayout{}, rng);
+  const WeightMatrix w = m.view();
+  EXPECT_NO_THROW(weight_block(w, 0, 4, 32, 96));
+  EXPECT_NO_THROW(weight_block(w, 4, 0, 128, 0));
+  for (const auto& [col_begin, n_cols] :
+       {std::pair<std::size_t, std::size_t>{16, 32}, {32, 48}, {8, 0}}) {
+    try {
+      weight_block(w, 0, 4, col_begin, n_cols);
+      ADD_FAILURE() << col_begin << " +" << n_cols;
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find("do not start and end on its groups of 32"),
+                std::string::npos)
+          << error.what();
+    }
+  }
+  EXPECT_THROW(weight_block(w, 3, 2, 0, 32), std::invalid_argument);
+  EXPECT_THROW(weight_block(w, 0, 1, 96, 64), std::invalid_argument);
+}
+
+TEST(QuantizedWeightMatrix, CheckNamesTheProblem) {
+  std::mt19937 rng(3);
+  const QuantizedMatrix m({4, 64}, DType::F16, 3, 128, QuantizedLayout{}, rng);
+  const auto expect_problem = [](WeightMatrix w, const std::string& words) {
+    try {
+      check_weight_matrix(w);
+      ADD_FAILURE() << "accepted; expected " << words;
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find(words), std::string::npos) << error.what();
+    }
+  };
+  WeightMatrix w = m.view();
+  w.quant.bits = 7;
+  expect_problem(w, "unsupported quantization bits 7");
+  w = m.view();
+  w.quant.group_size = 96;
+  expect_problem(w, "unsupported quantization group size 96");
+  w = m.view();
+  w.cols = 96;
+  expect_problem(w, "in-features 96 is not a multiple");
+  w = m.view();
+  w.row_stride = 15;
+  expect_problem(w, "row stride 15 words is shorter than a row of 16");
+  w = m.view();
+  w.quant.group_stride = 1;
+  expect_problem(w, "group stride 1 is shorter than a row of 2 groups");
+  w = m.view();
+  w.quant.biases = nullptr;
+  expect_problem(w, "no scales or biases");
+}
+
+TEST(QuantizedWeightMatrix, DenseMatricesAreAsBefore) {
+  const float values[] = {1, 2, 3, 4, 5, 6};
+  WeightMatrix w;
+  w.dtype = DType::F32;
+  w.data = values;
+  w.rows = 2;
+  w.cols = 3;
+  w.row_stride = 3;
+  EXPECT_FALSE(w.quantized());
+  EXPECT_EQ(w.row(1), values + 3);
+  EXPECT_EQ(weight_bytes(w), 24u);
+  const WeightMatrix block = weight_block(w, 1, 1, 1, 2);
+  EXPECT_EQ(block.data, values + 4);
+  EXPECT_EQ(block.row_stride, 3u);
+  float row[2];
+  widen_weight_row(block, 0, row);
+  EXPECT_EQ(row[0], 5.0f);
+  EXPECT_EQ(row[1], 6.0f);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernels of every set this CPU runs.
+
+// The layouts the kernel tests cycle through: a dense matrix, a view with junk groups on both
+// sides, and one whose words are not 4-byte aligned.
+QuantizedLayout layout_for(std::size_t index) {
+  switch (index % 3) {
+    case 0: return {};
+    case 1: return {1, 2, 0};
+    default: return {2, 0, 2};
+  }
+}
+
+TEST(QuantizedKernels, DotRowsMatchTheReference) {
+  std::mt19937 rng(1234);
+  std::size_t case_index = 0;
+  for (const char* set_name : kKernelSetNames) {
+    const DotKernels* kernels = dot_kernels_for(set_name);
+    if (kernels == nullptr) continue;
+    for (const int bits : kBits) {
+      for (const int group : kGroupSizes) {
+        const auto g = static_cast<std::size_t>(group);
+        // Odd row counts leave tails after the blocks of 8, 4 and 2 rows; every token count from 1
+        // to 40 runs through each of the token blocks.
+        const std::pair<std::size_t, std::size_t> shapes[] = {{1, g}, {13, 3 * g}, {67, 5 * g}};
+        for (const auto& [rows, cols] : shapes) {
+          const DType dtype = kScaleDTypes[case_index % 3];
+          const QuantizedMatrix m({bits, group}, dtype, rows, cols, layout_for(case_index), rng);
+          ++case_index;
+          const WeightMatrix w = m.view();
+          const std::size_t max_tokens = 40;
+          const std::vector<float> x = random_activations(max_tokens * cols, rng);
+          const std::vector<float> expected = reference(m, x, max_tokens);
+          const std::string what = std::string(set_name) + " " + m.describe();
+          for (std::size_t n_tokens = 1; n_tokens <= max_tokens; ++n_tokens) {
+            // The biggest shape takes every seventh count only, to keep the test quick.
+            if (rows == 67 && n_tokens % 7 != 1 && n_tokens != max_tokens) continue;
+            std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
+            kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
+            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows, what);
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantizedKernels, DotRowsWriteOnlyTheirRows) {
+  std::mt19937 rng(99);
+  const float sentinel = -12345.0f;
+  for (const char* set_name : kKernelSetNames) {
+    const DotKernels* kernels = dot_kernels_for(set_name);
+    if (kernels == nullptr) continue;
+    for (const int bits : kBits) {
+      const std::size_t rows = 37, cols = 128, n_tokens = 3, begin = 3, end = 30;
+      const QuantizedMatrix m({bits, 64}, DType::BF16, rows, cols, QuantizedLayout{1, 1, 0}, rng);
+      const WeightMatrix w = m.view();
+      const std::vector<float> x = random_activations(n_tokens * cols, rng);
+      std::vector<float> y(n_tokens * rows, sentinel);
+      kernels->dot_rows(w)(w, begin, end, x.data(), n_tokens, y.data());
+      for (std::size_t t = 0; t < n_tokens; ++t) {
+        for (std::size_t r = 0; r < rows; ++r) {
+          if (r < begin || r >= end) {
+            ASSERT_EQ(y[t * rows + r], sentinel) << set_name << " token " << t << " row " << r;
+          }
+        }
+      }
+      expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), begin, end,
+                   std::string(set_name) + " " + m.describe());
+    }
+  }
+}
+
+TEST(QuantizedKernels, WidenRowsDequantizeExactly) {
+  std::mt19937 rng(77);
+  for (const char* set_name : kKernelSetNames) {
+    const DotKernels* kernels = dot_kernels_for(set_name);
+    if (kernels == nullptr) continue;
+    std::size_t case_index = 0;
+    for (const int bits : kBits) {
+      for (const int group : kGroupSizes) {
+        for (const DType dtype : kScaleDTypes) {
+          const std::size_t rows = 9, cols = 3 * static_cast<std::size_t>(group);
+          const QuantizedMatrix m({bits, group}, dtype, rows, cols, layout_for(case_index++), rng);
+          const WeightMatrix w = m.view();
+          ASSERT_NE(kernels->widen_rows(w), nullptr);
+          // Rows 2..8 only, written from the start of out.
+          std::vector<float> out((rows - 2) * cols, std::numeric_limits<float>::quiet_NaN());
+          kernels->widen_rows(w)(w, 2, rows, out.data());
+          for (std::size_t i = 0; i < out.size(); ++i) {
+            ASSERT_EQ(float_bits(out[i]), float_bits(m.dequantized()[2 * cols + i]))
+                << set_name << " " << m.describe() << " element " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// `size` bytes that end where an inaccessible page begins, as a tensor at the end of a mapped model
+// file does: reading a byte past them crashes.
+class GuardedBytes {
+ public:
+  explicit GuardedBytes(std::size_t size) {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t used = (size + page - 1) / page * page;
+    mapping_size_ = used + page;
+    mapping_ =
+        mmap(nullptr, mapping_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapping_ == MAP_FAILED) throw std::runtime_error("mmap failed");
+    mprotect(static_cast<char*>(mapping_) + used, page, PROT_NONE);
+    data_ = static_cast<char*>(mapping_) + used - size;
+  }
+  GuardedBytes(const GuardedBytes&) = delete;
+  GuardedBytes& operator=(const GuardedBytes&) = delete;
+  ~GuardedBytes() { munmap(mapping_, mapping_size_); }
+
+  char* data() const { return data_; }
+
+ private:
+  void* mapping_;
+  std::size_t mapping_size_;
+  char* data_;
+};
+
+TEST(QuantizedKernels, ReadNothingPastTheEndOfTheMatrix) {
+  std::mt19937 rng(5);
+  for (const int bits : kBits) {
+    for (const DType dtype : {DType::F32, DType::BF16}) {
+      const std::size_t rows = 11, cols = 96;
+      const QuantizedMatrix m({bits, 32}, dtype, rows, cols, QuantizedLayout{}, rng);
+      const WeightMatrix source = m.view();
+      const std::size_t code_bytes = rows * source.row_stride * sizeof(std::uint32_t);
+      const std::size_t param_bytes = rows * source.quant.group_stride * dtype_size(dtype);
+      const GuardedBytes codes(code_bytes), scales(param_bytes), biases(param_bytes);
+      std::memcpy(codes.data(), source.data, code_bytes);
+      std::memcpy(scales.data(), source.quant.scales, param_bytes);
+      std::memcpy(biases.data(), source.quant.biases, param_bytes);
+      WeightMatrix w = source;
+      w.data = codes.data();
+      w.quant.scales = scales.data();
+      w.quant.biases = biases.data();
+
+      const std::vector<float> x = random_activations(5 * cols, rng);
+      const std::vector<float> expected = reference(m, x, 5);
+      for (const char* set_name : kKernelSetNames) {
+        const DotKernels* kernels = dot_kernels_for(set_name);
+        if (kernels == nullptr) continue;
+        for (const std::size_t n_tokens : {1, 5}) {
+          std::vector<float> y(n_tokens * rows);
+          kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
+          expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
+                       std::string(set_name) + " " + m.describe());
+        }
+        std::vector<float> out(rows * cols);
+        kernels->widen_rows(w)(w, 0, rows, out.data());
+        EXPECT_EQ(out, m.dequantized()) << set_name << " " << m.describe();
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul, with whichever set is active, for decode (dot kernels) and prefill (dequantize and
+// sgemm).
+
+TEST(QuantizedMatmul, MatchesTheReferenceForDecodeAndPrefill) {
+  std::mt19937 rng(42);
+  std::size_t case_index = 0;
+  for (const std::size_t threads : {1, 3}) {
+    ThreadPool pool(threads);
+    for (const int bits : kBits) {
+      for (const int group : kGroupSizes) {
+        // 130 x 512 and up are split over the pool.
+        const auto g = static_cast<std::size_t>(group);
+        const std::pair<std::size_t, std::size_t> shapes[] = {{5, g}, {130, 4 * g}};
+        for (const auto& [rows, cols] : shapes) {
+          const QuantizedMatrix m({bits, group}, kScaleDTypes[case_index % 3], rows, cols,
+                                  layout_for(case_index), rng);
+          ++case_index;
+          const WeightMatrix w = m.view();
+          const std::vector<float> x = random_activations(70 * cols, rng);
+          const std::vector<float> expected = reference(m, x, 70);
+          // Up to 64 tokens take the dot kernels, more take sgemm.
+          for (const std::size_t n_tokens : {1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 40, 64, 65, 70}) {
+            std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
+            matmul(pool, w, x.data(), n_tokens, y.data());
+            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
+                         std::string(matmul_kernel_name()) + " threads=" + std::to_string(threads) +
+                             " " + m.describe());
+            if (HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(QuantizedMatmul, PrefillDequantizesLargeMatricesInSeveralBlocks) {
+  // 2100 x 1024 f32 is more than the 8 MiB that prefill dequantizes at a time.
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  for (const int bits : {3, 4, 8}) {
+    const std::size_t rows = 2100, cols = 1024, n_tokens = 65;
+    const QuantizedMatrix m({bits, 64}, DType::BF16, rows, cols, QuantizedLayout{1, 0, 2}, rng);
+    const std::vector<float> x = random_activations(n_tokens * cols, rng);
+    std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
+    matmul(pool, m.view(), x.data(), n_tokens, y.data());
+    expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), 0, rows, m.describe());
+  }
+}
+
+TEST(QuantizedMatmul, RejectsUnsupportedLayouts) {
+  std::mt19937 rng(9);
+  ThreadPool pool(1);
+  const QuantizedMatrix m({4, 32}, DType::BF16, 2, 64, QuantizedLayout{}, rng);
+  const std::vector<float> x(64, 1.0f);
+  std::vector<float> y(2);
+  WeightMatrix w = m.view();
+  w.quant.bits = 7;
+  EXPECT_THROW(matmul(pool, w, x.data(), 1, y.data()), std::invalid_argument);
+  w = m.view();
+  w.quant.group_size = 16;
+  EXPECT_THROW(matmul(pool, w, x.data(), 1, y.data()), std::invalid_argument);
+  w = m.view();
+  w.cols = 48;
+  EXPECT_THROW(matmul(pool, w, x.data(), 1, y.data()), std::invalid_argument);
+}
+
+TEST(QuantizedMatmul, ReferenceReadsQuantizedMatricesLikeTheirDequantization) {
+  std::mt19937 rng(8);
+  for (const int bits : kBits) {
+    const QuantizedMatrix m({bits, 32}, DType::F16, 7, 96, QuantizedLayout{1, 1, 2}, rng);
+    const std::vector<float> x = random_activations(3 * 96, rng);
+    std::vector<float> direct(3 * 7), dequantized(3 * 7);
+    matmul_reference(m.view(), x.data(), 3, direct.data());
+    matmul_reference(m.dequantized_matrix(), x.data(), 3, dequantized.data());
+    for (std::size_t i = 0; i < direct.size(); ++i) {
+      EXPECT_EQ(float_bits(direct[i]), float_bits(dequantized[i])) << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardlm
