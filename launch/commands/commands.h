@@ -9,5 +9,6 @@ void add_generate_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace shardlm::cli

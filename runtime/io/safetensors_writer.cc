@@ -19,6 +19,12 @@ void SafetensorsWriter::add(const std::string& name, StorageType type, std::vect
   tensors_[name] = {type, std::move(shape), std::move(data)};
 }
 
+std::size_t SafetensorsWriter::total_bytes() const {
+  std::size_t total = 0;
+  for (const auto& [name, tensor] : tensors_) total += tensor.data.size();
+  return total;
+}
+
 void SafetensorsWriter::write(const std::filesystem::path& path) const {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;

@@ -17,6 +17,7 @@ class SafetensorsWriter {
   void add(const std::string& name, StorageType type, std::vector<std::int64_t> shape, std::vector<std::byte> data);
   void add_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
   void write(const std::filesystem::path& path) const;
+  std::size_t total_bytes() const;
 
  private:
   struct Pending {

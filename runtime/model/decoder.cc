@@ -64,16 +64,7 @@ void Decoder::embed(std::span<const std::int32_t> tokens, float* hidden) {
       std::fill(row, row + width, 0.0f);
       continue;
     }
-    const void* source = table.row(static_cast<std::size_t>(local));
-    switch (table.dtype) {
-      case DType::F32: std::memcpy(row, source, width * sizeof(float)); break;
-      case DType::F16:
-        for (std::size_t c = 0; c < width; ++c) row[c] = f16_to_f32(static_cast<const std::uint16_t*>(source)[c]);
-        break;
-      case DType::BF16:
-        for (std::size_t c = 0; c < width; ++c) row[c] = bf16_to_f32(static_cast<const std::uint16_t*>(source)[c]);
-        break;
-    }
+    widen_weight_row(table, static_cast<std::size_t>(local), row);
   }
   if (slice_.vocab.size() != config_.vocab_size) reduce(hidden, tokens.size() * width);
 }

@@ -159,7 +159,47 @@ std::vector<std::int64_t> parse_sliding_window(const json& config, const Family&
   return windows;
 }
 
+QuantSpec parse_quant_spec(const json& entry, const std::string& where) {
+  if (!entry.is_object() || !entry.contains("group_size") || !entry.contains("bits") ||
+      !entry["group_size"].is_number_integer() || !entry["bits"].is_number_integer()) {
+    fail(fmt::format("quantization entry '{}' needs integer \"group_size\" and \"bits\"", where));
+  }
+  const QuantSpec spec{entry["bits"].get<int>(), entry["group_size"].get<int>()};
+  try {
+    validate_quant_spec(spec);
+  } catch (const std::invalid_argument& error) {
+    fail(fmt::format("quantization entry '{}': {}", where, error.what()));
+  }
+  return spec;
+}
+
+QuantizationConfig parse_quantization(const json& config) {
+  QuantizationConfig quantization;
+  if (!config.contains("quantization") || config["quantization"].is_null()) return quantization;
+  const json& entry = config["quantization"];
+  if (!entry.is_object()) fail("'quantization' must be an object");
+  quantization.defaults = parse_quant_spec(entry, "quantization");
+  for (const auto& [key, value] : entry.items()) {
+    if (key == "group_size" || key == "bits" || key == "mode") continue;
+    if (value.is_boolean() && !value.get<bool>()) {
+      quantization.overrides[key] = std::nullopt;
+    } else if (value.is_object()) {
+      quantization.overrides[key] = parse_quant_spec(value, key);
+    }
+  }
+  if (entry.contains("mode") && entry["mode"].is_string() && entry["mode"].get<std::string>() != "affine") {
+    fail(fmt::format("unsupported quantization mode '{}' (supported: affine)", entry["mode"].get<std::string>()));
+  }
+  return quantization;
+}
+
 }  // namespace
+
+std::optional<QuantSpec> QuantizationConfig::for_module(const std::string& module) const {
+  const auto it = overrides.find(module);
+  if (it != overrides.end()) return it->second;
+  return defaults;
+}
 
 std::vector<std::string> supported_architectures() {
   std::vector<std::string> names;
@@ -203,6 +243,7 @@ ModelConfig parse_model_config(const json& config) {
   if (activation != "silu") fail(fmt::format("unsupported hidden_act '{}' (supported: silu)", activation));
 
   out.sliding_window = parse_sliding_window(config, family, out.num_layers);
+  out.quantization = parse_quantization(config);
   out.bos_token_ids = token_ids(config, "bos_token_id");
   out.eos_token_ids = token_ids(config, "eos_token_id");
   return out;

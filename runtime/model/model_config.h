@@ -2,9 +2,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "runtime/quant/affine.h"
 
 namespace shardlm {
 
@@ -18,6 +22,19 @@ struct RopeConfig {
   double low_freq_factor = 1.0;           // llama3
   double high_freq_factor = 4.0;          // llama3
   std::int64_t original_max_positions = 8192;  // llama3
+};
+
+// config.json's "quantization" object as MLX writes it: a default group size and bit width, and
+// overrides keyed by module path ("model.layers.3.mlp.down_proj": {"group_size": 64, "bits": 8}, or
+// false for a module left in float). Which modules are quantized is told by the weight files (a
+// module with "<module>.scales"); this says with which parameters.
+struct QuantizationConfig {
+  std::optional<QuantSpec> defaults;
+  std::map<std::string, std::optional<QuantSpec>> overrides;
+
+  bool empty() const { return !defaults && overrides.empty(); }
+  // The parameters of a module, or nothing for one that is not quantized.
+  std::optional<QuantSpec> for_module(const std::string& module) const;
 };
 
 // Everything the decoder needs from config.json, with the per-family differences resolved into
@@ -40,6 +57,7 @@ struct ModelConfig {
   bool mlp_bias = false;     // gate_proj, up_proj, down_proj carry a bias
   bool qk_norm = false;      // RMSNorm over each head of q and k before RoPE (Qwen3)
   std::vector<std::int64_t> sliding_window;  // per layer; 0 means full causal attention
+  QuantizationConfig quantization;
   std::vector<std::int64_t> bos_token_ids;
   std::vector<std::int64_t> eos_token_ids;
 

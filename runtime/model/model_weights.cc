@@ -12,12 +12,17 @@ namespace {
 
 class WeightReader {
  public:
-  WeightReader(const ModelFolder& folder, ModelWeights& weights) : folder_(folder), weights_(weights) {}
+  WeightReader(const ModelFolder& folder, const ModelConfig& config, ModelWeights& weights)
+      : folder_(folder), config_(config), weights_(weights) {}
 
-  const TensorEntry& tensor(const std::string& name, std::vector<std::int64_t> shape) const {
+  const TensorEntry& tensor(const std::string& name, std::vector<std::int64_t> shape, bool float_data = true) const {
     const TensorEntry& entry = folder_.tensor(name);
-    if (!float_dtype(entry.type)) {
+    if (float_data && !float_dtype(entry.type)) {
       throw std::runtime_error(fmt::format("model '{}': tensor '{}' has dtype {}, expected F32, F16 or BF16",
+                                           folder_.dir().string(), name, storage_type_name(entry.type)));
+    }
+    if (!float_data && entry.type != StorageType::U32) {
+      throw std::runtime_error(fmt::format("model '{}': quantized tensor '{}' has dtype {}, expected U32",
                                            folder_.dir().string(), name, storage_type_name(entry.type)));
     }
     if (entry.shape != shape) {
@@ -28,40 +33,99 @@ class WeightReader {
     return entry;
   }
 
-  // Rows [rows.begin, rows.end) and columns [cols.begin, cols.end) of a 2-D weight. A whole matrix is
-  // a view into the file's mapping and a block of whole rows gets its own mapping; a slice of columns
-  // is read from the file into owned memory, because its pieces are scattered over every page of the
-  // matrix and a view would make them all resident.
-  WeightMatrix matrix(const std::string& name, std::int64_t total_rows, std::int64_t total_cols, IndexRange rows,
+  // Rows [rows.begin, rows.end) and columns [cols.begin, cols.end) of the weight of a linear module
+  // (or embedding), dense or quantized as the files say.
+  WeightMatrix matrix(const std::string& module, std::int64_t total_rows, std::int64_t total_cols, IndexRange rows,
                       IndexRange cols) const {
-    const TensorEntry& entry = tensor(name, {total_rows, total_cols});
+    if (folder_.find_tensor(module + ".scales") != nullptr) {
+      return quantized_matrix(module, total_rows, total_cols, rows, cols);
+    }
+    const TensorEntry& entry = tensor(module + ".weight", {total_rows, total_cols});
     WeightMatrix m;
     m.dtype = *float_dtype(entry.type);
     m.rows = static_cast<std::size_t>(rows.size());
     m.cols = static_cast<std::size_t>(cols.size());
     const std::size_t element = dtype_size(m.dtype);
-    const std::size_t offset = static_cast<std::size_t>(rows.begin * total_cols + cols.begin) * element;
-    if (cols.size() == total_cols) {
-      m.row_stride = static_cast<std::size_t>(total_cols);
-      if (rows.size() == total_rows) {
-        m.data = entry.data;
-      } else {
-        weights_.regions.push_back(entry.file->map_region(entry.file_offset() + offset, m.rows * m.cols * element));
-        m.data = weights_.regions.back().data();
-      }
-      return m;
-    }
-    m.row_stride = m.cols;
-    auto& storage = weights_.owned.emplace_back(m.rows * m.cols * element);
-    const std::size_t row_bytes = m.cols * element;
-    for (std::size_t r = 0; r < m.rows; ++r) {
-      entry.file->read_at(entry.file_offset() + offset + r * static_cast<std::size_t>(total_cols) * element, row_bytes,
-                          storage.data() + r * row_bytes);
-    }
-    m.data = storage.data();
+    const Block b = block(entry, static_cast<std::size_t>(total_cols) * element, rows,
+                          static_cast<std::size_t>(cols.begin) * element, m.cols * element);
+    m.data = b.data;
+    m.row_stride = b.stride / element;
     return m;
   }
 
+ private:
+  struct Block {
+    const std::byte* data;
+    std::size_t stride;  // bytes from one row to the next
+  };
+
+  // Bytes [col_offset, col_offset + col_bytes) of rows [rows.begin, rows.end) of a 2-D tensor whose
+  // rows are row_bytes long. A whole tensor is a view into the file's mapping and a block of whole
+  // rows gets a mapping of its own; a block of columns is read from the file into owned memory,
+  // because its pieces are scattered over every page of the tensor and a view would make them all
+  // resident.
+  Block block(const TensorEntry& entry, std::size_t row_bytes, IndexRange rows, std::size_t col_offset,
+              std::size_t col_bytes) const {
+    const auto n_rows = static_cast<std::size_t>(rows.size());
+    const std::size_t start = static_cast<std::size_t>(rows.begin) * row_bytes + col_offset;
+    if (col_bytes == row_bytes) {
+      if (n_rows * row_bytes == entry.nbytes) return {entry.data, row_bytes};
+      weights_.regions.push_back(entry.file->map_region(entry.file_offset() + start, n_rows * row_bytes));
+      return {weights_.regions.back().data(), row_bytes};
+    }
+    auto& storage = weights_.owned.emplace_back(n_rows * col_bytes);
+    for (std::size_t r = 0; r < n_rows; ++r) {
+      entry.file->read_at(entry.file_offset() + start + r * row_bytes, col_bytes, storage.data() + r * col_bytes);
+    }
+    return {storage.data(), col_bytes};
+  }
+
+  // An MLX-quantized module: packed codes in <module>.weight, scales and biases beside them.
+  WeightMatrix quantized_matrix(const std::string& module, std::int64_t total_rows, std::int64_t total_cols,
+                                IndexRange rows, IndexRange cols) const {
+    const auto spec = config_.quantization.for_module(module);
+    if (!spec) {
+      throw std::runtime_error(fmt::format("model '{}': '{}' is quantized ({}.scales) but config.json's "
+                                           "\"quantization\" gives no parameters for it",
+                                           folder_.dir().string(), module, module));
+    }
+    const std::int64_t groups = total_cols / spec->group_size;
+    if (total_cols % spec->group_size != 0) {
+      throw std::runtime_error(fmt::format("model '{}': '{}' has {} inputs, not a multiple of its group size {}",
+                                           folder_.dir().string(), module, total_cols, spec->group_size));
+    }
+    if (cols.begin % spec->group_size != 0 || cols.size() % spec->group_size != 0) {
+      throw std::runtime_error(fmt::format(
+          "'{}' is quantized in groups of {} inputs, but this layout gives a rank inputs [{}, {}): a tensor-parallel "
+          "split of the input dimension must fall on group boundaries (choose a --tp that divides the {} groups)",
+          module, spec->group_size, cols.begin, cols.end, groups));
+    }
+    const std::int64_t words = total_cols * spec->bits / 32;
+    const TensorEntry& packed = tensor(module + ".weight", {total_rows, words}, false);
+    const TensorEntry& scales = tensor(module + ".scales", {total_rows, groups});
+    const TensorEntry& biases = tensor(module + ".biases", {total_rows, groups});
+    if (scales.type != biases.type) {
+      throw std::runtime_error(fmt::format("model '{}': '{}' has scales and biases of different dtypes",
+                                           folder_.dir().string(), module));
+    }
+    WeightMatrix m;
+    m.dtype = *float_dtype(scales.type);
+    m.rows = static_cast<std::size_t>(rows.size());
+    m.cols = static_cast<std::size_t>(cols.size());
+    const std::size_t element = dtype_size(m.dtype);
+    const auto word_of = [&](std::int64_t col) { return static_cast<std::size_t>(col * spec->bits / 32) * 4; };
+    const auto group_of = [&](std::int64_t col) { return static_cast<std::size_t>(col / spec->group_size) * element; };
+    const Block codes = block(packed, word_of(total_cols), rows, word_of(cols.begin), word_of(cols.size()));
+    const Block scale_block = block(scales, group_of(total_cols), rows, group_of(cols.begin), group_of(cols.size()));
+    const Block bias_block = block(biases, group_of(total_cols), rows, group_of(cols.begin), group_of(cols.size()));
+    m.data = codes.data;
+    m.row_stride = codes.stride / 4;
+    m.quant = {spec->bits, spec->group_size, scale_block.data, bias_block.data, scale_block.stride / element};
+    check_weight_matrix(m);
+    return m;
+  }
+
+ public:
   std::vector<float> vector(const std::string& name, std::int64_t total, IndexRange part) const {
     const TensorEntry& entry = tensor(name, {total});
     const DType dtype = *float_dtype(entry.type);
@@ -79,6 +143,7 @@ class WeightReader {
 
  private:
   const ModelFolder& folder_;
+  const ModelConfig& config_;
   ModelWeights& weights_;
 };
 
@@ -87,7 +152,7 @@ IndexRange scaled(IndexRange range, std::int64_t factor) { return {range.begin *
 Linear load_linear(const WeightReader& reader, const std::string& prefix, bool has_bias, std::int64_t out_features,
                    std::int64_t in_features, IndexRange rows, IndexRange cols) {
   Linear linear;
-  linear.weight = reader.matrix(prefix + ".weight", out_features, in_features, rows, cols);
+  linear.weight = reader.matrix(prefix, out_features, in_features, rows, cols);
   if (has_bias) {
     // A bias belongs to the output rows; a layer split by input columns adds it once, on the shard
     // that holds the first columns, so that the all-reduce sums it exactly once.
@@ -100,14 +165,14 @@ Linear load_linear(const WeightReader& reader, const std::string& prefix, bool h
 
 ModelWeights load_model_weights(const ModelFolder& folder, const ModelConfig& config, const ModelSlice& slice) {
   ModelWeights weights;
-  const WeightReader reader(folder, weights);
+  const WeightReader reader(folder, config, weights);
   const std::int64_t hidden = config.hidden_size;
   const IndexRange all_hidden{0, hidden};
   const IndexRange q_rows = scaled(slice.q_heads, config.head_dim);
   const IndexRange kv_rows = scaled(slice.kv_heads, config.head_dim);
 
   if (slice.has_embedding || (slice.has_head && config.tie_word_embeddings)) {
-    weights.embedding = reader.matrix("model.embed_tokens.weight", config.vocab_size, hidden, slice.vocab, all_hidden);
+    weights.embedding = reader.matrix("model.embed_tokens", config.vocab_size, hidden, slice.vocab, all_hidden);
   }
   for (std::int64_t layer = slice.layers.begin; layer < slice.layers.end; ++layer) {
     const std::string prefix = fmt::format("model.layers.{}.", layer);
@@ -135,14 +200,14 @@ ModelWeights load_model_weights(const ModelFolder& folder, const ModelConfig& co
     weights.final_norm = reader.vector("model.norm.weight", hidden, all_hidden);
     weights.lm_head = config.tie_word_embeddings
                           ? weights.embedding
-                          : reader.matrix("lm_head.weight", config.vocab_size, hidden, slice.vocab, all_hidden);
+                          : reader.matrix("lm_head", config.vocab_size, hidden, slice.vocab, all_hidden);
   }
   if (!slice.has_embedding) weights.embedding = {};
   return weights;
 }
 
 std::size_t slice_weight_bytes(const ModelWeights& weights) {
-  const auto matrix_bytes = [](const WeightMatrix& m) { return m.rows * m.cols * dtype_size(m.dtype); };
+  const auto matrix_bytes = [](const WeightMatrix& m) { return m.data == nullptr ? std::size_t{0} : weight_bytes(m); };
   const auto linear_bytes = [&](const Linear& l) { return matrix_bytes(l.weight) + l.bias.size() * sizeof(float); };
   std::size_t bytes = matrix_bytes(weights.embedding) + weights.final_norm.size() * sizeof(float);
   if (weights.lm_head.data != weights.embedding.data) bytes += matrix_bytes(weights.lm_head);
