@@ -41,22 +41,13 @@ void write_rounded_copy(const fs::path& source, const fs::path& target, bool sto
   writer.write(target / "model.safetensors");
 }
 
-std::vector<float> prompt_logits(const fs::path& dir, const std::vector<std::int32_t>& prompt) {
-  ThreadPool pool(2);
-  LocalModel model(dir, pool);
-  const SequenceTokens batch{model.open_sequence(), prompt};
-  std::vector<float> logits;
-  model.forward({&batch, 1}, true, logits);
-  return logits;
-}
-
 TEST(F16WeightsTest, ComputeLikeTheSameValuesStoredAsF32) {
   const auto golden = testing::load_golden_fixture("qwen2_f32");
   testing::TempDir dir;
   write_rounded_copy(golden.dir, dir.path() / "f16", true);
   write_rounded_copy(golden.dir, dir.path() / "f32", false);
-  const auto f16 = prompt_logits(dir.path() / "f16", golden.prompt_ids);
-  const auto f32 = prompt_logits(dir.path() / "f32", golden.prompt_ids);
+  const auto f16 = testing::prompt_logits(dir.path() / "f16", golden.prompt_ids);
+  const auto f32 = testing::prompt_logits(dir.path() / "f32", golden.prompt_ids);
   ASSERT_EQ(f16.size(), f32.size());
   double max_error = 0.0;
   double max_shift = 0.0;

@@ -3,7 +3,9 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "runtime/engine/local_model.h"
 #include "runtime/io/json_file.h"
+#include "runtime/threading/thread_pool.h"
 
 namespace shardlm::testing {
 
@@ -42,6 +44,15 @@ std::string join_ids(const std::vector<std::int32_t>& ids) {
     text += std::to_string(id);
   }
   return text;
+}
+
+std::vector<float> prompt_logits(const std::filesystem::path& model_dir, const std::vector<std::int32_t>& prompt) {
+  ThreadPool pool(2);
+  LocalModel model(model_dir, pool);
+  const SequenceTokens batch{model.open_sequence(), prompt};
+  std::vector<float> logits;
+  model.forward({&batch, 1}, true, logits);
+  return logits;
 }
 
 }  // namespace shardlm::testing

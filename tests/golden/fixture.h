@@ -23,4 +23,7 @@ std::vector<std::string> golden_fixture_names();
 GoldenFixture load_golden_fixture(const std::string& name);
 std::string join_ids(const std::vector<std::int32_t>& ids);
 
+// The logits of every position of `prompt`, computed by one rank holding the whole model.
+std::vector<float> prompt_logits(const std::filesystem::path& model_dir, const std::vector<std::int32_t>& prompt);
+
 }  // namespace shardlm::testing

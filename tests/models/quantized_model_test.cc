@@ -86,15 +86,6 @@ void write_dequantized(const fs::path& quantized, const fs::path& out, QuantSpec
   fs::copy_file(quantized / "tokenizer.model", out / "tokenizer.model");
 }
 
-std::vector<float> logits_of(const fs::path& model_dir, const std::vector<std::int32_t>& prompt) {
-  ThreadPool pool(2);
-  LocalModel model(model_dir, pool);
-  const SequenceTokens batch{model.open_sequence(), prompt};
-  std::vector<float> logits;
-  model.forward({&batch, 1}, true, logits);
-  return logits;
-}
-
 class QuantizedModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -126,8 +117,8 @@ TEST_F(QuantizedModelTest, ConfigRecordsTheParametersAndTheFloatModules) {
 
 TEST_F(QuantizedModelTest, ComputesWhatItsDequantizedWeightsCompute) {
   write_dequantized(q4(), dir_->path() / "q4-dequantized", {4, 64});
-  const auto quantized = logits_of(q4(), kPrompt);
-  const auto reference = logits_of(dir_->path() / "q4-dequantized", kPrompt);
+  const auto quantized = testing::prompt_logits(q4(), kPrompt);
+  const auto reference = testing::prompt_logits(dir_->path() / "q4-dequantized", kPrompt);
   ASSERT_EQ(quantized.size(), reference.size());
   double scale = 0.0, error = 0.0;
   for (std::size_t i = 0; i < reference.size(); ++i) {

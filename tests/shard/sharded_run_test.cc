@@ -36,15 +36,6 @@ void PrintTo(const LayoutCase& c, std::ostream* os) { *os << c.fixture << " tp" 
 
 std::string layout_flags(const LayoutCase& c) { return fmt::format("--tp {} --pp {}", c.tp, c.pp); }
 
-std::vector<float> single_rank_logits(const testing::GoldenFixture& fixture) {
-  ThreadPool pool(1);
-  LocalModel model(fixture.dir, pool);
-  const SequenceTokens batch{model.open_sequence(), fixture.prompt_ids};
-  std::vector<float> logits;
-  model.forward({&batch, 1}, true, logits);
-  return logits;
-}
-
 std::vector<float> read_floats(const fs::path& path) {
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   std::vector<float> values(static_cast<std::size_t>(file.tellg()) / sizeof(float));
@@ -65,7 +56,7 @@ TEST_P(ShardedLayoutTest, LogitsEqualSingleRankAndTransformers) {
                                                             testing::join_ids(golden.prompt_ids), out.string()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const auto sharded = read_floats(out);
-  const auto local = single_rank_logits(golden);
+  const auto local = testing::prompt_logits(golden.dir, golden.prompt_ids);
   ASSERT_EQ(sharded.size(), local.size());
   double scale = 0.0;
   double from_local = 0.0;
