@@ -24,6 +24,25 @@ struct InfoOptions {
   bool json = false;
 };
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Parameters as the unquantized model has them: a quantized weight stands for in x out weights, and
+// its scales and biases are not parameters of their own (mlx-lm counts them the same way).
+std::int64_t original_parameters(const ModelFolder& folder, const ModelConfig& config, const std::string& name,
+                                 const TensorEntry& entry) {
+  if (ends_with(name, ".scales") || ends_with(name, ".biases")) {
+    const std::string module = name.substr(0, name.size() - 7);
+    if (folder.find_tensor(module + ".weight") != nullptr) return 0;
+  }
+  if (entry.type == StorageType::U32 && ends_with(name, ".weight") && entry.shape.size() == 2) {
+    const auto spec = config.quantization.for_module(name.substr(0, name.size() - 7));
+    if (spec) return entry.shape[0] * entry.shape[1] * 32 / spec->bits;
+  }
+  return entry.numel();
+}
+
 std::string range_text(IndexRange range) { return fmt::format("{}-{}", range.begin, range.end - 1); }
 
 nlohmann::json plan_json(const shard::ShardPlan& plan) {
@@ -81,12 +100,13 @@ void run_info(const InfoOptions& options) {
   std::size_t weight_bytes = 0;
   std::map<std::string, std::int64_t> parameters_by_dtype;
   for (const auto& [name, entry] : folder.tensors()) {
-    parameters += entry->numel();
     weight_bytes += entry->nbytes;
     parameters_by_dtype[storage_type_name(entry->type)] += entry->numel();
+    parameters += original_parameters(folder, config, name, *entry);
   }
   std::set<std::string> dtypes;
   for (const auto& [dtype, count] : parameters_by_dtype) dtypes.insert(dtype);
+  const double bits_per_weight = static_cast<double>(weight_bytes) * 8.0 / static_cast<double>(parameters);
 
   shard::Layout layout{options.layout.tp > 0 ? options.layout.tp : 1, options.layout.pp};
   shard::validate_layout(config, layout, layout.ranks());
@@ -99,6 +119,7 @@ void run_info(const InfoOptions& options) {
     out["parameters"] = parameters;
     out["dtypes"] = dtypes;
     out["weight_bytes"] = weight_bytes;
+    out["bits_per_weight"] = bits_per_weight;
     out["weight_files"] = folder.weight_file_count();
     out["layers"] = config.num_layers;
     out["hidden_size"] = config.hidden_size;
@@ -116,8 +137,8 @@ void run_info(const InfoOptions& options) {
   std::cout << fmt::format("architecture       {}\n", config.architecture)
             << fmt::format("parameters         {} ({:.2f} M)\n", parameters, static_cast<double>(parameters) / 1e6)
             << fmt::format("dtype              {}\n", fmt::join(dtypes, ", "))
-            << fmt::format("weight bytes       {} ({:.2f} MB in {} file(s))\n", weight_bytes,
-                           static_cast<double>(weight_bytes) / 1e6, folder.weight_file_count())
+            << fmt::format("weight bytes       {} ({:.2f} MB in {} file(s), {:.3f} bits per weight)\n", weight_bytes,
+                           static_cast<double>(weight_bytes) / 1e6, folder.weight_file_count(), bits_per_weight)
             << fmt::format("layers             {}\n", config.num_layers)
             << fmt::format("hidden / ffn       {} / {}\n", config.hidden_size, config.intermediate_size)
             << fmt::format("heads / kv heads   {} / {} (head_dim {})\n", config.num_heads, config.num_kv_heads,

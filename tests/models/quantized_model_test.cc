@@ -115,6 +115,24 @@ TEST_F(QuantizedModelTest, ConfigRecordsTheParametersAndTheFloatModules) {
   EXPECT_EQ(folder.tensor("model.layers.0.mlp.down_proj.weight").type, StorageType::BF16);
 }
 
+TEST_F(QuantizedModelTest, InfoCountsTheOriginalParameters) {
+  const auto info = [](const fs::path& model) {
+    const auto run = testing::run_shardlm(fmt::format("info --json --model {}", model.string()), false);
+    EXPECT_EQ(run.exit_code, 0) << run.output;
+    return nlohmann::json::parse(run.output);
+  };
+  const auto original = info(tiny_en());
+  const auto quantized = info(q4());
+  EXPECT_EQ(quantized["parameters"], original["parameters"]);
+  EXPECT_NEAR(original["bits_per_weight"].get<double>(), 16.0, 1e-9);
+  // 4 bits plus a bf16 scale and bias per 64 weights is 4.5; down_proj (a third of each layer's
+  // MLP) stays at 16, and the norms too.
+  EXPECT_GT(quantized["bits_per_weight"].get<double>(), 4.5);
+  EXPECT_LT(quantized["bits_per_weight"].get<double>(), 8.0);
+  EXPECT_NEAR(quantized["bits_per_weight"].get<double>(),
+              quantized["weight_bytes"].get<double>() * 8 / quantized["parameters"].get<double>(), 1e-9);
+}
+
 TEST_F(QuantizedModelTest, ComputesWhatItsDequantizedWeightsCompute) {
   write_dequantized(q4(), dir_->path() / "q4-dequantized", {4, 64});
   const auto quantized = testing::prompt_logits(q4(), kPrompt);
