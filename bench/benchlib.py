@@ -5,6 +5,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "bin")
@@ -49,3 +50,13 @@ def replace_section(name, body):
     start, stop = text.index(begin) + len(begin), text.index(end)
     with open(path, "w") as f:
         f.write(text[:start] + "\n" + body + "\n" + text[stop:])
+
+
+def publish(lines, section, update_docs):
+    """Ends a report with the command that made it, prints it and, unless told not to, writes it
+    into its section of docs/benchmarks.md."""
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)
+    text = "\n".join(lines + ["", f"Command: `python3 {script} " + " ".join(sys.argv[1:]) + "`"])
+    print(text)
+    if update_docs:
+        replace_section(section, text)

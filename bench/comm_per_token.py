@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 
-from benchlib import BIN, provenance, replace_section, shardlm_json
+from benchlib import BIN, provenance, publish, shardlm_json
 
 
 def measure(model, tp, pp, tokens, prompt_ids):
@@ -71,12 +71,7 @@ def main():
     for tp, pp, m in rows:
         lines.append(f"| tp{tp} pp{pp} | {tp * pp} | {m['mpi_ms_max']:.3f} | {m['mpi_ms_mean']:.3f} | "
                      f"{m['bytes']:.0f} | {m['messages']:.1f} | {m['tps']:.1f} |")
-    lines.append("")
-    lines.append("Command: `python3 bench/comm_per_token.py " + " ".join(sys.argv[1:]) + "`")
-    table = "\n".join(lines)
-    print(table)
-    if not args.no_docs:
-        replace_section(args.section, table)
+    publish(lines, args.section, not args.no_docs)
 
 
 if __name__ == "__main__":

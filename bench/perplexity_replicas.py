@@ -12,7 +12,7 @@ import statistics
 import sys
 import tempfile
 
-from benchlib import ROOT, provenance, replace_section, shardlm_output_json
+from benchlib import ROOT, provenance, publish, shardlm_output_json
 
 
 def main():
@@ -55,12 +55,7 @@ def main():
     for replicas, median, low, high, first in rows:
         lines.append(f"| {replicas} | {first['windows']} | {first['perplexity']:.4f} | {median:.0f} ({low:.0f}–{high:.0f}) "
                      f"| {median / base:.2f}× | {first['peak_rss_bytes_max'] / 1e6:.1f} |")
-    lines.append("")
-    lines.append("Command: `python3 bench/perplexity_replicas.py " + " ".join(sys.argv[1:]) + "`")
-    table = "\n".join(lines)
-    print(table)
-    if not args.no_docs:
-        replace_section(args.section, table)
+    publish(lines, args.section, not args.no_docs)
 
 
 if __name__ == "__main__":

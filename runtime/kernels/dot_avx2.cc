@@ -161,58 +161,8 @@ struct ByteCodes {
   }
 };
 
-// The dense kernels that the quantized ones use for scales and biases of each dtype.
-struct ScaleKernels {
-  DotRowsFn dot;
-  WidenRowsFn widen;
-};
-
-template <typename Weights>
-constexpr ScaleKernels kScaleKernels{&simd_dot_rows::dot_rows<Avx2, Weights>,
-                                     &simd_dot_rows::widen_rows<Avx2, Weights>};
-
-ScaleKernels scale_kernels(DType dtype) {
-  switch (dtype) {
-    case DType::F32: return kScaleKernels<F32Weights>;
-    case DType::F16: return kScaleKernels<F16Weights>;
-    case DType::BF16: return kScaleKernels<BF16Weights>;
-  }
-  return kScaleKernels<F32Weights>;
-}
-
-void dot_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
-                     const float* x, std::size_t n_tokens, float* y) {
-  const ScaleKernels s = scale_kernels(w.dtype);
-  const auto run = [&]<typename Codes>() {
-    simd_quant_rows::dot_rows<Avx2, Codes>(w, row_begin, row_end, x, n_tokens, y, s.dot, s.widen);
-  };
-  switch (w.quant.bits) {
-    case 2: run.template operator()<StoredCodes<2>>(); break;
-    case 3: run.template operator()<StoredCodes<3>>(); break;
-    case 4: run.template operator()<NibbleCodes>(); break;
-    case 5: run.template operator()<StoredCodes<5>>(); break;
-    case 6: run.template operator()<StoredCodes<6>>(); break;
-    case 8: run.template operator()<ByteCodes>(); break;
-    default: assert(false && "unsupported quantization bits");
-  }
-}
-
-void widen_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
-                       float* out) {
-  const WidenRowsFn widen_params = scale_kernels(w.dtype).widen;
-  const auto run = [&]<typename Codes>() {
-    simd_quant_rows::widen_rows<Avx2, Codes>(w, row_begin, row_end, out, widen_params);
-  };
-  switch (w.quant.bits) {
-    case 2: run.template operator()<StoredCodes<2>>(); break;
-    case 3: run.template operator()<StoredCodes<3>>(); break;
-    case 4: run.template operator()<StoredCodes<4>>(); break;
-    case 5: run.template operator()<StoredCodes<5>>(); break;
-    case 6: run.template operator()<StoredCodes<6>>(); break;
-    case 8: run.template operator()<ByteCodes>(); break;
-    default: assert(false && "unsupported quantization bits");
-  }
-}
+using Affine = simd_quant_rows::AffineKernels<Avx2, StoredCodes, NibbleCodes, ByteCodes, F32Weights, F16Weights,
+                                              BF16Weights>;
 
 }  // namespace
 
@@ -224,8 +174,8 @@ const DotKernels& dot_kernels_avx2() {
       &simd_dot_rows::dot_rows<Avx2, BF16Weights>,
       &simd_dot_rows::widen_rows<Avx2, F16Weights>,
       &simd_dot_rows::widen_rows<Avx2, BF16Weights>,
-      &dot_rows_affine,
-      &widen_rows_affine,
+      &Affine::dot_rows_affine,
+      &Affine::widen_rows_affine,
   };
   return kernels;
 }

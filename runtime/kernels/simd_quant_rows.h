@@ -30,6 +30,7 @@
 
 #include "runtime/kernels/dot_kernels.h"
 #include "runtime/kernels/kernel_scratch.h"
+#include "runtime/kernels/simd_dot_rows.h"
 #include "runtime/kernels/weight_matrix.h"
 
 namespace shardlm::simd_quant_rows {
@@ -279,5 +280,66 @@ void widen_rows(const WeightMatrix& w, std::size_t row_begin, std::size_t row_en
     }
   }
 }
+
+// The quantized entry points of one SIMD kernel set, built from its own code decoders (Stored<bits>
+// for any width, Nibble and Byte for the 4- and 8-bit fast paths) and the dense kernels it uses for
+// scales and biases of each float dtype (its F32, F16 and BF16 weight types).
+template <typename Isa, template <int> class Stored, typename Nibble, typename Byte, typename F32Weights,
+          typename F16Weights, typename BF16Weights>
+struct AffineKernels {
+  struct ScaleKernels {
+    DotRowsFn dot;
+    WidenRowsFn widen;
+  };
+
+  template <typename Weights>
+  static constexpr ScaleKernels kScaleKernels{&simd_dot_rows::dot_rows<Isa, Weights>,
+                                              &simd_dot_rows::widen_rows<Isa, Weights>};
+
+  static ScaleKernels scale_kernels(DType dtype) {
+    switch (dtype) {
+      case DType::F32: return kScaleKernels<F32Weights>;
+      case DType::F16: return kScaleKernels<F16Weights>;
+      case DType::BF16: return kScaleKernels<BF16Weights>;
+    }
+    return kScaleKernels<F32Weights>;
+  }
+
+  // Calls run.template operator()<Codes>() with the decoder of w's bit width; widening takes the
+  // generic decoder for 4 bits, whose codes come in storage order.
+  template <bool kFastNibbles, typename Run>
+  static void with_codes(int bits, const Run& run) {
+    switch (bits) {
+      case 2: run.template operator()<Stored<2>>(); break;
+      case 3: run.template operator()<Stored<3>>(); break;
+      case 4:
+        if constexpr (kFastNibbles) {
+          run.template operator()<Nibble>();
+        } else {
+          run.template operator()<Stored<4>>();
+        }
+        break;
+      case 5: run.template operator()<Stored<5>>(); break;
+      case 6: run.template operator()<Stored<6>>(); break;
+      case 8: run.template operator()<Byte>(); break;
+      default: assert(false && "unsupported quantization bits");
+    }
+  }
+
+  static void dot_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end, const float* x,
+                              std::size_t n_tokens, float* y) {
+    const ScaleKernels s = scale_kernels(w.dtype);
+    with_codes<true>(w.quant.bits, [&]<typename Codes>() {
+      dot_rows<Isa, Codes>(w, row_begin, row_end, x, n_tokens, y, s.dot, s.widen);
+    });
+  }
+
+  static void widen_rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end, float* out) {
+    const WidenRowsFn widen_params = scale_kernels(w.dtype).widen;
+    with_codes<false>(w.quant.bits, [&]<typename Codes>() {
+      widen_rows<Isa, Codes>(w, row_begin, row_end, out, widen_params);
+    });
+  }
+};
 
 }  // namespace shardlm::simd_quant_rows
