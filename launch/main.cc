@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   shardlm::cli::add_info_command(app);
   shardlm::cli::add_perplexity_command(app);
   shardlm::cli::add_quantize_command(app);
+  shardlm::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -22,11 +22,10 @@ constexpr int kLogitsTag = 1 << 16;
 
 }  // namespace
 
-ShardEngine::ShardEngine(ClusterGroups& groups, const ModelFolder& folder, const ModelConfig& config,
-                         const RankPlan& plan, ThreadPool& pool)
+ShardEngine::ShardEngine(ClusterGroups& groups, const ModelSource& source, const RankPlan& plan, ThreadPool& pool)
     : groups_(groups), baseline_rss_bytes_(current_rss_bytes()) {
   if (groups.layout.tp > 1) reducer_ = std::make_unique<TensorParallelReducer>(groups.tensor_parallel);
-  decoder_ = std::make_unique<Decoder>(config, plan.slice, load_model_weights(folder, config, plan.slice), pool,
+  decoder_ = std::make_unique<Decoder>(source.config(), plan.slice, source.weights(plan.slice, pool), pool,
                                        reducer_.get());
   weight_bytes_ = slice_weight_bytes(decoder_->weights());
   // Tensor-parallel all-reduces already enter MPI every layer; a pipeline-only rank must do so itself.

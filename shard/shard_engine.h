@@ -7,8 +7,8 @@
 
 #include "comm/control_message.h"
 #include "runtime/engine/language_model.h"
-#include "runtime/io/model_folder.h"
 #include "runtime/model/decoder.h"
+#include "runtime/model/model_source.h"
 #include "shard/cluster.h"
 #include "shard/shard_plan.h"
 
@@ -27,9 +27,8 @@ namespace shardlm::shard {
 // the logits of its passes, oldest first, with finish_pass().
 class ShardEngine {
  public:
-  // The folder must outlive the engine: the weights are views into its mappings.
-  ShardEngine(ClusterGroups& groups, const ModelFolder& folder, const ModelConfig& config, const RankPlan& plan,
-              ThreadPool& pool);
+  // The source must outlive the engine: a folder's weights are views into its mappings.
+  ShardEngine(ClusterGroups& groups, const ModelSource& source, const RankPlan& plan, ThreadPool& pool);
   ~ShardEngine();
 
   const ModelConfig& config() const { return decoder_->config(); }

@@ -49,6 +49,28 @@ ModelBytes measure_model_bytes(const ModelFolder& folder, const ModelConfig& con
   return bytes;
 }
 
+ModelBytes measure_model_bytes(const ModelSource& source) {
+  const ModelConfig& config = source.config();
+  if (source.model_folder() != nullptr) return measure_model_bytes(*source.model_folder(), config);
+  const RandomWeightFormat& format = *source.random_format();
+  const std::int64_t hidden = config.hidden_size;
+  const auto bias = [](bool has, std::int64_t n) { return has ? static_cast<std::size_t>(n) * sizeof(float) : 0; };
+  LayerBytes layer;
+  layer.query_output = 2 * format.matrix_bytes(config.q_dim(), hidden) + bias(config.qkv_bias, config.q_dim()) +
+                       bias(config.o_bias, hidden);
+  layer.key_value = 2 * (format.matrix_bytes(config.kv_dim(), hidden) + bias(config.qkv_bias, config.kv_dim()));
+  layer.mlp = 3 * format.matrix_bytes(config.intermediate_size, hidden) +
+              bias(config.mlp_bias, 2 * config.intermediate_size + hidden);
+  layer.replicated = static_cast<std::size_t>(2 * hidden + (config.qk_norm ? 2 * config.head_dim : 0)) * sizeof(float);
+  ModelBytes bytes;
+  bytes.layers.assign(static_cast<std::size_t>(config.num_layers), layer);
+  bytes.embedding = format.matrix_bytes(config.vocab_size, hidden);
+  bytes.tied = config.tie_word_embeddings;
+  bytes.lm_head = bytes.embedding;
+  bytes.final_norm = static_cast<std::size_t>(hidden) * sizeof(float);
+  return bytes;
+}
+
 std::vector<IndexRange> balance_layers(const std::vector<std::size_t>& layer_bytes, std::size_t first_extra,
                                        std::size_t last_extra, int stages) {
   const std::size_t n = layer_bytes.size();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "runtime/io/model_folder.h"
+#include "runtime/model/model_source.h"
 #include "shard/layout.h"
 
 namespace shardlm::shard {
@@ -28,6 +29,8 @@ struct ModelBytes {
 };
 
 ModelBytes measure_model_bytes(const ModelFolder& folder, const ModelConfig& config);
+// The same for any source: measured from a folder's files, computed for random weights.
+ModelBytes measure_model_bytes(const ModelSource& source);
 
 struct RankPlan {
   int rank = 0;

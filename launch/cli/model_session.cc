@@ -19,11 +19,6 @@ namespace {
 
 comm::World* g_world = nullptr;
 
-int threads_for_rank(const ModelOptions& options, int ranks_on_host) {
-  if (options.threads > 0) return options.threads;
-  return std::max(1, static_cast<int>(default_thread_count()) / std::max(1, ranks_on_host));
-}
-
 // The ranks agree on the verdict, so all of them can leave cleanly even when only one of them saw a
 // different config.json.
 shard::Layout checked_layout(const LayoutOptions& options, const std::vector<ModelConfig>& configs, int world_size,
@@ -65,26 +60,40 @@ void refuse_arguments() {
   if (g_world != nullptr && g_world->size() > 1) g_world->all_ok(false);
 }
 
+int threads_per_rank(const ModelOptions& options) {
+  if (options.threads > 0) return options.threads;
+  const int ranks_on_host = g_world != nullptr ? g_world->ranks_on_this_host() : 1;
+  return std::max(1, static_cast<int>(default_thread_count()) / std::max(1, ranks_on_host));
+}
+
 void set_world(comm::World* world) { g_world = world; }
 comm::World* world() { return g_world; }
 bool is_rank0() { return g_world == nullptr || g_world->rank() == 0; }
 
 void with_models(const std::vector<std::string>& model_dirs, const ModelOptions& options, const LayoutOptions& layout_options,
                  int replicas, const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work) {
+  std::vector<ModelSource> sources;
+  for (const auto& dir : model_dirs) sources.push_back(ModelSource::folder(dir));
+  with_model_sources(std::move(sources), options, layout_options, replicas, work);
+}
+
+void with_model_sources(std::vector<ModelSource> sources, const ModelOptions& options,
+                        const LayoutOptions& layout_options, int replicas,
+                        const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work) {
   const int world_size = g_world ? g_world->size() : 1;
   std::vector<ModelConfig> configs;
-  for (const auto& dir : model_dirs) configs.push_back(load_model_config(dir));
+  for (const auto& source : sources) configs.push_back(source.config());
   const shard::Layout layout = checked_layout(layout_options, configs, world_size, replicas);
 
-  const int threads = threads_for_rank(options, g_world ? g_world->ranks_on_this_host() : 1);
+  const int threads = threads_per_rank(options);
   ThreadPool pool(static_cast<std::size_t>(threads));
   set_blas_threads(threads);
 
   if (world_size == 1) {
     std::vector<std::unique_ptr<LocalModel>> owned;
     std::vector<LanguageModel*> models;
-    for (const auto& dir : model_dirs) {
-      owned.push_back(std::make_unique<LocalModel>(dir, pool));
+    for (auto& source : sources) {
+      owned.push_back(std::make_unique<LocalModel>(std::move(source), pool));
       models.push_back(owned.back().get());
     }
     work(models, ReplicaContext{});
@@ -99,16 +108,13 @@ void with_models(const std::vector<std::string>& model_dirs, const ModelOptions&
   // The leaders form one group; the other ranks form a second one that is never used.
   const comm::Communicator leaders = everyone.split(leader ? 0 : 1, everyone.rank());
 
-  std::vector<std::unique_ptr<ModelFolder>> folders;
   std::vector<std::unique_ptr<shard::ClusterGroups>> groups;
   std::vector<std::unique_ptr<shard::ShardEngine>> engines;
   std::vector<shard::ShardEngine*> engine_pointers;
-  for (std::size_t m = 0; m < model_dirs.size(); ++m) {
-    folders.push_back(std::make_unique<ModelFolder>(model_dirs[m]));
-    const shard::ShardPlan plan =
-        shard::make_shard_plan(configs[m], layout, shard::measure_model_bytes(*folders.back(), configs[m]));
+  for (std::size_t m = 0; m < sources.size(); ++m) {
+    const shard::ShardPlan plan = shard::make_shard_plan(configs[m], layout, shard::measure_model_bytes(sources[m]));
     groups.push_back(std::make_unique<shard::ClusterGroups>(replica, layout, replica_index * replica_size));
-    engines.push_back(std::make_unique<shard::ShardEngine>(*groups.back(), *folders.back(), configs[m],
+    engines.push_back(std::make_unique<shard::ShardEngine>(*groups.back(), sources[m],
                                                            plan.ranks[static_cast<std::size_t>(replica.rank())], pool));
     engine_pointers.push_back(engines.back().get());
   }
@@ -119,7 +125,7 @@ void with_models(const std::vector<std::string>& model_dirs, const ModelOptions&
   shard::ControlChannel channel(replica, engine_pointers);
   std::vector<std::unique_ptr<shard::ShardedModel>> owned;
   std::vector<LanguageModel*> models;
-  for (std::size_t m = 0; m < model_dirs.size(); ++m) {
+  for (std::size_t m = 0; m < sources.size(); ++m) {
     owned.push_back(std::make_unique<shard::ShardedModel>(channel, static_cast<std::uint8_t>(m)));
     models.push_back(owned.back().get());
   }

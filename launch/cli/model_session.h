@@ -7,6 +7,7 @@
 
 #include "launch/cli/options.h"
 #include "runtime/engine/language_model.h"
+#include "runtime/model/model_source.h"
 
 namespace shardlm::comm {
 class Communicator;
@@ -42,12 +43,21 @@ struct ReplicaContext {
   int pp = 1;
 };
 
+// The threads of this rank: --threads, or this host's cores shared evenly by the job's ranks on it.
+int threads_per_rank(const ModelOptions& options);
+
 // Opens the models the way this process was launched and calls `work` on each replica's rank 0:
 // without MPI (or with one rank) every model whole on this rank; otherwise the job's ranks form
 // `replicas` equal groups, each holding every model sharded by the --tp/--pp layout, and every rank
 // but the replica leaders serves its leader's control messages until `work` returns.
 void with_models(const std::vector<std::string>& model_dirs, const ModelOptions& options, const LayoutOptions& layout,
                  int replicas, const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work);
+
+// The same for models from any source (a folder, or random weights: every rank generates its own
+// slice). options.model_dir is not read.
+void with_model_sources(std::vector<ModelSource> sources, const ModelOptions& options, const LayoutOptions& layout,
+                        int replicas,
+                        const std::function<void(std::vector<LanguageModel*>&, const ReplicaContext&)>& work);
 
 // One model, one replica.
 void with_model(const ModelOptions& model, const LayoutOptions& layout, const std::function<void(LanguageModel&)>& work);

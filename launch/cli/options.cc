@@ -35,9 +35,9 @@ std::vector<std::int32_t> parse_token_ids(const std::string& text) {
   return ids;
 }
 
-void ModelOptions::add_to(CLI::App& command) {
+void ModelOptions::add_to(CLI::App& command, bool model_required) {
   command.add_option("--model,-m", model_dir, "Hugging Face model folder (config.json, *.safetensors, tokenizer.model)")
-      ->required()
+      ->required(model_required)
       ->check(CLI::ExistingDirectory);
   command.add_option("--threads,-t", threads, "Threads for this rank (default: all cores of its share)")
       ->check(CLI::NonNegativeNumber);
@@ -56,6 +56,19 @@ void DataOptions::add_to(CLI::App& command) {
   auto* tokens = command.add_option("--tokens", tokens_file, "Pre-tokenized ids: raw little-endian int32 .i32 or int32 .npy");
   text->excludes(tokens);
   tokens->excludes(text);
+  add_window_options(command);
+}
+
+void DataOptions::add_calibration_to(CLI::App& command) {
+  command.add_option_function<std::string>(
+      "--calibration",
+      [this](const std::string& file) { (is_pretokenized(file) ? tokens_file : text_file) = file; },
+      "Calibration data: text (documents separated by blank lines), .jsonl with a \"text\" field per line, or "
+      "pre-tokenized .i32 / .npy ids");
+  add_window_options(command);
+}
+
+void DataOptions::add_window_options(CLI::App& command) {
   command.add_option("--seq-len", seq_len, "Tokens per window")->check(CLI::Range(2, 1 << 20))->capture_default_str();
   command.add_option("--num-samples", num_samples, "Windows to draw with --seed; -1 takes every window in file order")
       ->check(CLI::Range(static_cast<std::int64_t>(-1), INT64_MAX))

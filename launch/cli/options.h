@@ -18,7 +18,8 @@ struct ModelOptions {
   std::string model_dir;
   int threads = 0;  // 0: all cores of this rank's share
 
-  void add_to(CLI::App& command);
+  // A command that can run without a folder (bench on random weights) passes model_required = false.
+  void add_to(CLI::App& command, bool model_required = true);
 };
 
 // --tp and --pp: how the ranks of an mpirun job split the model.
@@ -53,8 +54,15 @@ struct DataOptions {
   std::uint64_t seed = 123;
 
   void add_to(CLI::App& command);
+  // The same data for a tool that calibrates on it: one --calibration FILE, text, JSONL or
+  // pre-tokenized as its extension says, with the same windowing options.
+  void add_calibration_to(CLI::App& command);
+  bool has_file() const { return !text_file.empty() || !tokens_file.empty(); }
   // Reads the file named by --data or --tokens into one token stream for the model in model_dir.
   TokenStream load(const std::string& model_dir, const ModelConfig& config) const;
+
+ private:
+  void add_window_options(CLI::App& command);
 };
 
 // Parses "5,17,42" (commas and/or spaces) into token ids.

@@ -10,5 +10,6 @@ void add_logits_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 }  // namespace shardlm::cli

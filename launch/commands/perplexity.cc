@@ -5,13 +5,11 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 
-#include "comm/communicator.h"
 #include "launch/cli/model_session.h"
 #include "launch/cli/options.h"
-#include "launch/cli/progress.h"
 #include "launch/cli/rank_reports.h"
+#include "launch/cli/replica_scoring.h"
 #include "launch/commands/commands.h"
 #include "runtime/data/token_stream.h"
 #include "runtime/eval/perplexity.h"
@@ -30,34 +28,6 @@ struct PerplexityOptions {
   int replicas = 1;
   std::string output;
 };
-
-// The replica's scores as numbers, in a fixed order, to combine them across replicas.
-std::vector<double> flatten(const WindowScores& s) {
-  return {s.nll.count, s.nll.mean, s.nll.m2, s.kl.count, s.kl.mean, s.kl.m2, s.top1_agreements,
-          static_cast<double>(s.windows)};
-}
-
-WindowScores unflatten(const std::vector<double>& v) {
-  WindowScores s;
-  s.nll = {v[0], v[1], v[2]};
-  s.kl = {v[3], v[4], v[5]};
-  s.top1_agreements = v[6];
-  s.windows = static_cast<std::size_t>(v[7]);
-  return s;
-}
-
-WindowScores combine_replicas(const WindowScores& mine, const ReplicaContext& replica) {
-  if (replica.leaders == nullptr) return mine;
-  const std::vector<double> values = flatten(mine);
-  std::vector<std::vector<double>> all(static_cast<std::size_t>(replica.count));
-  for (const double value : values) {
-    const auto gathered = replica.leaders->all_gather(value);
-    for (std::size_t r = 0; r < gathered.size(); ++r) all[r].push_back(gathered[r]);
-  }
-  WindowScores total;
-  for (const auto& scores : all) total.merge(unflatten(scores));
-  return total;
-}
 
 void report(const PerplexityOptions& options, const ReplicaContext& replica, const WindowScores& scores,
             const nlohmann::json& ranks, double seconds, const TokenStream& stream, const ModelConfig& config) {
@@ -116,31 +86,13 @@ void run_perplexity(const PerplexityOptions& options) {
               [&](std::vector<LanguageModel*>& models, const ReplicaContext& replica) {
                 LanguageModel& model = *models.front();
                 const TokenStream stream = options.data.load(options.model.model_dir, model.config());
-                const auto windows = choose_windows(stream.ids.size(), options.data.seq_len,
-                                                    options.data.num_samples, options.data.seed, stream.source);
-                // Replica r takes windows r, r + R, r + 2R, ...
-                std::vector<std::size_t> mine;
-                for (std::size_t i = static_cast<std::size_t>(replica.index); i < windows.size();
-                     i += static_cast<std::size_t>(replica.count)) {
-                  mine.push_back(windows[i]);
-                }
-                const bool rank0 = replica.index == 0;
-                std::optional<Progress> progress;
-                if (rank0) progress.emplace("perplexity", mine.size(), options.data.seq_len);
                 const auto start = std::chrono::steady_clock::now();
-                ScoringOptions scoring;
-                scoring.seq_len = options.data.seq_len;
-                scoring.batch_size = options.batch_size;
-                const WindowScores scores =
-                    score_windows(model, models.size() > 1 ? models[1] : nullptr, stream.ids, mine, scoring,
-                                  [&](std::size_t done) {
-                                    if (progress) progress->update(done);
-                                  });
-                if (progress) progress->finish();
-                const WindowScores total = combine_replicas(scores, replica);
+                const WindowScores total =
+                    score_on_replicas(model, models.size() > 1 ? models[1] : nullptr, stream, options.data,
+                                      options.batch_size, replica, "perplexity");
                 const nlohmann::json ranks = gather_rank_reports(model, replica);
                 const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-                if (rank0) report(options, replica, total, ranks, seconds, stream, model.config());
+                if (replica.index == 0) report(options, replica, total, ranks, seconds, stream, model.config());
               });
 }
 

@@ -33,7 +33,7 @@ SEQ = 256
 
 ARCH = dict(
     vocab_size=4096, hidden_size=256, num_hidden_layers=8, num_attention_heads=8,
-    num_key_value_heads=4, intermediate_size=688, max_position_embeddings=1024,
+    num_key_value_heads=4, intermediate_size=768, max_position_embeddings=1024,
     rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=BOS, eos_token_id=EOS,
     pad_token_id=None, hidden_act="silu", attention_bias=False, mlp_bias=False,
 )

@@ -1,6 +1,7 @@
 #include "runtime/engine/local_model.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <stdexcept>
 
@@ -10,10 +11,13 @@
 namespace shardlm {
 
 LocalModel::LocalModel(const std::filesystem::path& model_dir, ThreadPool& pool)
-    : baseline_rss_bytes_(current_rss_bytes()), folder_(std::make_unique<ModelFolder>(model_dir)) {
-  const ModelConfig config = load_model_config(model_dir);
+    : LocalModel(ModelSource::folder(model_dir), pool) {}
+
+LocalModel::LocalModel(ModelSource source, ThreadPool& pool)
+    : baseline_rss_bytes_(current_rss_bytes()), source_(std::move(source)) {
+  const ModelConfig& config = source_.config();
   const ModelSlice slice = ModelSlice::whole(config);
-  decoder_ = std::make_unique<Decoder>(config, slice, load_model_weights(*folder_, config, slice), pool);
+  decoder_ = std::make_unique<Decoder>(config, slice, source_.weights(slice, pool), pool);
 }
 
 SequenceId LocalModel::open_sequence() {
@@ -24,6 +28,9 @@ SequenceId LocalModel::open_sequence() {
 
 std::vector<RankReport> LocalModel::rank_reports() {
   RankReport memory;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  memory.host = host;
   memory.baseline_rss_bytes = baseline_rss_bytes_;
   memory.peak_rss_bytes = peak_rss_bytes();
   memory.weight_bytes = slice_weight_bytes(decoder_->weights());

@@ -5,17 +5,19 @@
 #include <memory>
 
 #include "runtime/engine/language_model.h"
-#include "runtime/io/model_folder.h"
 #include "runtime/model/decoder.h"
+#include "runtime/model/model_source.h"
 
 namespace shardlm {
 
 class ThreadPool;
 
-// A whole model on this rank: the folder's weights mapped, one decoder, one KV cache per sequence.
+// A whole model on this rank: the folder's weights mapped (or random weights), one decoder, one KV
+// cache per sequence.
 class LocalModel final : public LanguageModel {
  public:
   LocalModel(const std::filesystem::path& model_dir, ThreadPool& pool);
+  LocalModel(ModelSource source, ThreadPool& pool);
 
   const ModelConfig& config() const override { return decoder_->config(); }
   const Decoder& decoder() const { return *decoder_; }
@@ -28,7 +30,7 @@ class LocalModel final : public LanguageModel {
 
  private:
   std::size_t baseline_rss_bytes_;
-  std::unique_ptr<ModelFolder> folder_;
+  ModelSource source_;
   std::unique_ptr<Decoder> decoder_;
   std::map<SequenceId, KVCache> caches_;
   SequenceId next_sequence_ = 0;

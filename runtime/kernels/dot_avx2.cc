@@ -176,6 +176,8 @@ const DotKernels& dot_kernels_avx2() {
       &simd_dot_rows::widen_rows<Avx2, BF16Weights>,
       &Affine::dot_rows_affine,
       &Affine::widen_rows_affine,
+      nullptr,
+      nullptr,
   };
   return kernels;
 }

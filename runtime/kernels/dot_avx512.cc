@@ -149,6 +149,8 @@ const DotKernels& dot_kernels_avx512() {
       &simd_dot_rows::widen_rows<Avx512, BF16Weights>,
       &Affine::dot_rows_affine,
       &Affine::widen_rows_affine,
+      nullptr,
+      nullptr,
   };
   return kernels;
 }

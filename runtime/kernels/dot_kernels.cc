@@ -15,6 +15,7 @@ bool cpu_runs(std::string_view name) {
   if (name == "scalar") return true;
   if (name == "avx2") return cpu.avx2 && cpu.fma && cpu.f16c;
   if (name == "avx512") return cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma && cpu.f16c;
+  if (name == "avx512bf16") return cpu_runs("avx512") && cpu.avx512bf16 && cpu.avx512vnni;
   return false;
 }
 
@@ -22,6 +23,7 @@ const DotKernels* dot_kernels_named(std::string_view name) {
   if (name == "scalar") return &dot_kernels_scalar();
   if (name == "avx2") return &dot_kernels_avx2();
   if (name == "avx512") return &dot_kernels_avx512();
+  if (name == "avx512bf16") return &dot_kernels_avx512bf16();
   return nullptr;
 }
 
@@ -53,6 +55,24 @@ WidenRowsFn DotKernels::widen_rows(const WeightMatrix& w) const {
   return w.quantized() ? widen_rows_affine : widen_rows(w.dtype);
 }
 
+ActivationRounding DotKernels::rounding(const WeightMatrix& w) const {
+  return dot_rounding == nullptr ? ActivationRounding::kExact : dot_rounding(w);
+}
+
+const DotKernels& dot_kernels_avx512bf16() {
+  static const DotKernels kernels = [] {
+    DotKernels set = dot_kernels_avx512();
+    const DotProductDecodeKernels& decode = dot_product_decode_kernels_avx512();
+    set.name = "avx512bf16";
+    set.dot_rows_bf16 = decode.dot_rows_bf16;
+    set.dot_rows_affine = decode.dot_rows_affine;
+    set.dot_rounding = decode.dot_rounding;
+    set.prefill = &prefill_kernels_avx512();
+    return set;
+  }();
+  return kernels;
+}
+
 const DotKernels* dot_kernels_for(std::string_view name) {
   return cpu_runs(name) ? dot_kernels_named(name) : nullptr;
 }
@@ -62,7 +82,7 @@ const DotKernels& select_dot_kernels(const char* requested) {
     const DotKernels* kernels = dot_kernels_named(requested);
     if (kernels == nullptr) {
       throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
-                               ": unknown kernel set (expected scalar, avx2 or avx512)");
+                               ": unknown kernel set (expected scalar, avx2, avx512 or avx512bf16)");
     }
     if (!cpu_runs(requested)) {
       throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
@@ -70,7 +90,7 @@ const DotKernels& select_dot_kernels(const char* requested) {
     }
     return *kernels;
   }
-  for (const std::string_view name : {"avx512", "avx2"}) {
+  for (const std::string_view name : {"avx512bf16", "avx512", "avx2"}) {
     if (cpu_runs(name)) return *dot_kernels_named(name);
   }
   return dot_kernels_scalar();

@@ -3,7 +3,9 @@
 #include <cstddef>
 #include <string_view>
 
+#include "runtime/kernels/activation_rounding.h"
 #include "runtime/kernels/matmul.h"
+#include "runtime/kernels/prefill_kernels.h"
 #include "runtime/tensor/dtype.h"
 
 namespace shardlm {
@@ -36,6 +38,12 @@ struct DotKernels {
   // set dequantizes a row at a time.
   DotRowsFn dot_rows_affine;
   WidenRowsFn widen_rows_affine;
+  // Matrix-matrix kernels for prefill on dot-product instructions (prefill_kernels.h), or null where
+  // the set has none and prefill widens the weights for sgemm.
+  const PrefillKernels* prefill;
+  // What dot_rows(w) does to the activations (activation_rounding.h), or null where the set's dot
+  // kernels take them exactly for every format.
+  ActivationRounding (*dot_rounding)(const WeightMatrix& w);
 
   // The kernels for dense matrices of that dtype.
   DotRowsFn dot_rows(DType dtype) const;
@@ -44,14 +52,27 @@ struct DotKernels {
   // The kernels for w's format, dense or quantized; widen_rows is null for dense f32.
   DotRowsFn dot_rows(const WeightMatrix& w) const;
   WidenRowsFn widen_rows(const WeightMatrix& w) const;
+  ActivationRounding rounding(const WeightMatrix& w) const;
 };
+
+// The avx512bf16 set's own dot kernels (dot_avx512bf16.cc): bf16 weights on AVX-512 BF16 and 8- and
+// 4-bit codes on VNNI dot-product instructions, the other code widths through the avx512 set.
+struct DotProductDecodeKernels {
+  DotRowsFn dot_rows_bf16;
+  DotRowsFn dot_rows_affine;
+  ActivationRounding (*dot_rounding)(const WeightMatrix& w);
+};
+const DotProductDecodeKernels& dot_product_decode_kernels_avx512();
 
 // Each set, whether or not this CPU can run it.
 const DotKernels& dot_kernels_scalar();
 const DotKernels& dot_kernels_avx2();
 const DotKernels& dot_kernels_avx512();
+// The avx512 set with the dot-product decode kernels above and the AVX-512 BF16 and VNNI prefill
+// kernels.
+const DotKernels& dot_kernels_avx512bf16();
 
-// The set called name ("scalar", "avx2" or "avx512"), or null if there is none by that name or this
+// The set called name ("scalar", "avx2", "avx512" or "avx512bf16"), or null if there is none by that name or this
 // CPU cannot run it.
 const DotKernels* dot_kernels_for(std::string_view name);
 

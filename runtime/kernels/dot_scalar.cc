@@ -91,6 +91,8 @@ const DotKernels& dot_kernels_scalar() {
       &widen_rows<BF16Weights>,
       &dot_rows_affine,
       &widen_rows_affine,
+      nullptr,
+      nullptr,
   };
   return kernels;
 }

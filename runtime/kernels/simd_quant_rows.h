@@ -35,6 +35,24 @@
 
 namespace shardlm::simd_quant_rows {
 
+// Decode streams each weight from memory once, a block of rows at a time, and a row of codes (1 KB
+// for 2048 4-bit codes) ends before the hardware prefetcher has ramped up on it: left alone, the
+// kernels wait for memory latency at the start of every block. So a block, while it reads byte
+// `offset` of its rows, asks for the same cache line of the rows one block further on (`next`, rows
+// `stride` bytes apart), which keeps a block's worth of reads in flight. The requests fill L2 only:
+// on the 2-core Zen 4 development machine filling L1 as well (prefetcht0) made 4-bit decode a quarter
+// slower. Past the last row the requests touch memory that is never read, which prefetching may do
+// without faulting.
+template <int kRows>
+void prefetch_rows(const void* next, std::size_t stride, std::size_t offset) {
+  for (int r = 0; r < kRows; ++r) {
+    __builtin_prefetch(static_cast<const char*>(next) + r * stride + offset, 0, 1);
+  }
+}
+
+// Bytes of weights between two prefetch requests of a row: one cache line.
+inline constexpr std::size_t kPrefetchBytes = 64;
+
 // The per-thread scratch (kernel_scratch.h) that these kernels use.
 enum ScratchSlot : std::size_t { kPermutedX, kGroupSums, kGroupParams };
 
@@ -98,6 +116,7 @@ void dot_block(const std::uint8_t* w, std::size_t w_stride, const float* scales,
   using Vec = typename Isa::Vec;
   constexpr std::size_t kVecs = Codes::kStep / Isa::kWidth;
   constexpr std::size_t kStepBytes = Codes::kStep * Codes::kBits / 8;
+  const std::uint8_t* const first = w;
   Vec acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r) {
     for (int t = 0; t < kTokens; ++t) acc[r][t] = Isa::zero();
@@ -108,6 +127,10 @@ void dot_block(const std::uint8_t* w, std::size_t w_stride, const float* scales,
       for (int t = 0; t < kTokens; ++t) group_acc[r][t] = Isa::zero();
     }
     for (std::size_t s = 0; s < steps_per_group; ++s, w += kStepBytes, x += Codes::kStep) {
+      if ((w - first) % kPrefetchBytes < kStepBytes) {
+        prefetch_rows<kRows>(first + kRows * w_stride, w_stride,
+                                            static_cast<std::size_t>(w - first));
+      }
       Vec xv[kTokens][kVecs];
       for (int t = 0; t < kTokens; ++t) {
         for (std::size_t v = 0; v < kVecs; ++v) {

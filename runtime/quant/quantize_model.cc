@@ -18,10 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::vector<std::byte> float_bytes(const std::vector<float>& values, DType dtype) {
   std::vector<std::byte> bytes(values.size() * dtype_size(dtype));
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -72,22 +68,6 @@ void quantize_tensor(SafetensorsWriter& writer, const std::string& module, const
 
 }  // namespace
 
-bool is_quantizable_module(const std::string& module) {
-  if (module == "model.embed_tokens" || module == "lm_head") return true;
-  for (const char* projection : {".q_proj", ".k_proj", ".v_proj", ".o_proj", ".gate_proj", ".up_proj", ".down_proj"}) {
-    if (module.rfind("model.layers.", 0) == 0 && ends_with(module, projection)) return true;
-  }
-  return false;
-}
-
-QuantizationPlan uniform_plan(QuantSpec spec) {
-  validate_quant_spec(spec);
-  return [spec](const std::string&, std::int64_t, std::int64_t cols) -> std::optional<QuantSpec> {
-    if (cols % spec.group_size != 0) return std::nullopt;
-    return spec;
-  };
-}
-
 QuantizationSummary quantize_model(const fs::path& in, const fs::path& out, QuantSpec defaults,
                                    const QuantizationPlan& plan) {
   validate_quant_spec(defaults);
@@ -99,36 +79,23 @@ QuantizationSummary quantize_model(const fs::path& in, const fs::path& out, Quan
   if (config.contains("quantization")) {
     throw std::runtime_error(fmt::format("model '{}' is already quantized", in.string()));
   }
+  const QuantizationLayout layout = plan_quantization(folder, plan);
   fs::create_directories(out);
 
-  QuantizationSummary summary;
   SafetensorsWriter writer;
   nlohmann::json quantization = {{"group_size", defaults.group_size}, {"bits", defaults.bits}};
-  for (const auto& [name, entry] : folder.tensors()) {
-    summary.parameters += static_cast<double>(entry->numel());
-    const std::string module = ends_with(name, ".weight") ? name.substr(0, name.size() - 7) : std::string();
-    const bool candidate = !module.empty() && entry->shape.size() == 2 && float_dtype(entry->type) &&
-                           is_quantizable_module(module);
-    const std::optional<QuantSpec> spec =
-        candidate ? plan(module, entry->shape[0], entry->shape[1]) : std::optional<QuantSpec>();
-    if (spec) {
-      validate_quant_row_length(*spec, static_cast<std::size_t>(entry->shape[1]));
-      quantize_tensor(writer, module, *entry, *spec);
-      ++summary.quantized_modules;
-      if (spec->bits != defaults.bits || spec->group_size != defaults.group_size) {
-        quantization[module] = {{"group_size", spec->group_size}, {"bits", spec->bits}};
+  for (const PlannedTensor& tensor : layout.tensors) {
+    const TensorEntry& entry = *tensor.source;
+    if (tensor.spec) {
+      quantize_tensor(writer, tensor.module, entry, *tensor.spec);
+      if (tensor.spec->bits != defaults.bits || tensor.spec->group_size != defaults.group_size) {
+        quantization[tensor.module] = {{"group_size", tensor.spec->group_size}, {"bits", tensor.spec->bits}};
       }
       continue;
     }
-    if (candidate) {
-      ++summary.float_modules;
-      quantization[module] = false;
-    }
-    writer.add(name, entry->type, entry->shape,
-               std::vector<std::byte>(entry->data, entry->data + entry->nbytes));
+    if (!tensor.module.empty()) quantization[tensor.module] = false;
+    writer.add(tensor.name, entry.type, entry.shape, std::vector<std::byte>(entry.data, entry.data + entry.nbytes));
   }
-  summary.weight_bytes = writer.total_bytes();
-  summary.bits_per_weight = static_cast<double>(summary.weight_bytes) * 8.0 / summary.parameters;
   writer.write(out / "model.safetensors");
 
   // mlx-lm records the parameters under both keys.
@@ -142,7 +109,7 @@ QuantizationSummary quantize_model(const fs::path& in, const fs::path& out, Quan
       fs::copy_file(file.path(), out / file_name);
     }
   }
-  return summary;
+  return layout.summary;
 }
 
 }  // namespace shardlm

@@ -21,4 +21,11 @@ std::size_t status_field_bytes(const std::string& field) {
 std::size_t peak_rss_bytes() { return status_field_bytes("VmHWM"); }
 std::size_t current_rss_bytes() { return status_field_bytes("VmRSS"); }
 
+bool reset_peak_rss() {
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";
+  clear_refs.flush();
+  return static_cast<bool>(clear_refs);
+}
+
 }  // namespace shardlm

@@ -8,5 +8,8 @@ namespace shardlm {
 std::size_t peak_rss_bytes();
 // Current resident set size (VmRSS), in bytes.
 std::size_t current_rss_bytes();
+// Lowers the peak to the current resident size (Linux's clear_refs), so that memory freed before a
+// measurement does not count as its peak. False where the kernel does not allow it.
+bool reset_peak_rss();
 
 }  // namespace shardlm

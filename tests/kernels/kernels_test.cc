@@ -226,7 +226,7 @@ TEST(ThreadPool, WorkersThatFellAsleepWakeUp) {
 // ---------------------------------------------------------------------------------------------
 // Dot kernels and matmul.
 
-const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512"};
+const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16"};
 const DType kDTypes[] = {DType::F32, DType::F16, DType::BF16};
 
 // A weight matrix stored in a bigger buffer: row_stride - cols padding elements after each row and
@@ -287,10 +287,19 @@ float widened_weight(const WeightMatrix& w, std::size_t r, std::size_t c) {
 }
 
 // Checks y against matmul_reference for rows [row_begin, row_end), allowing f32 accumulation error
-// in proportion to sqrt(cols) * sum |w x|.
+// in proportion to sqrt(cols) * sum |w x|, and what rounding the activations as the kernel says it
+// does adds (activation_rounding.h: for dense weights a fraction of each term).
 void expect_close_to_reference(const WeightMatrix& w, const float* x, std::size_t n_tokens,
                                const float* y, std::size_t row_begin, std::size_t row_end,
-                               const std::string& what) {
+                               const std::string& what, ActivationRounding rounding) {
+  double per_term = 0.0;
+  switch (rounding) {
+    case ActivationRounding::kExact: break;
+    case ActivationRounding::kBf16Split: per_term = std::ldexp(1.0, -16); break;
+    case ActivationRounding::kBf16: per_term = std::ldexp(1.0, -8); break;
+    case ActivationRounding::kInt16Groups:
+    case ActivationRounding::kInt8Groups: FAIL() << what << ": dense weights with quantized activations";
+  }
   std::vector<float> expected(n_tokens * w.rows);
   matmul_reference(w, x, n_tokens, expected.data());
   for (std::size_t t = 0; t < n_tokens; ++t) {
@@ -299,7 +308,7 @@ void expect_close_to_reference(const WeightMatrix& w, const float* x, std::size_
       for (std::size_t c = 0; c < w.cols; ++c) {
         magnitude += std::fabs(static_cast<double>(widened_weight(w, r, c)) * x[t * w.cols + c]);
       }
-      const double tolerance = 1e-5 * std::sqrt(static_cast<double>(w.cols)) * magnitude + 1e-30;
+      const double tolerance = (1e-5 * std::sqrt(static_cast<double>(w.cols)) + per_term) * magnitude + 1e-30;
       const float got = y[t * w.rows + r];
       const float want = expected[t * w.rows + r];
       ASSERT_LE(std::fabs(static_cast<double>(got) - want), tolerance)
@@ -321,6 +330,8 @@ TEST(CpuFeatures, KernelSetsFollowTheFeatures) {
   EXPECT_EQ(dot_kernels_for("avx2") != nullptr, cpu.avx2 && cpu.fma && cpu.f16c);
   EXPECT_EQ(dot_kernels_for("avx512") != nullptr,
             cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma && cpu.f16c);
+  EXPECT_EQ(dot_kernels_for("avx512bf16") != nullptr,
+            dot_kernels_for("avx512") != nullptr && cpu.avx512bf16 && cpu.avx512vnni);
   EXPECT_EQ(dot_kernels_for("sse"), nullptr);
   // AVX-512 implies the rest on every CPU that has it.
   if (cpu.avx512f) {
@@ -330,7 +341,8 @@ TEST(CpuFeatures, KernelSetsFollowTheFeatures) {
 
 TEST(DotKernelSelection, PicksTheBestSetUnlessForced) {
   const DotKernels& best = select_dot_kernels(nullptr);
-  const DotKernels* expected = dot_kernels_for("avx512");
+  const DotKernels* expected = dot_kernels_for("avx512bf16");
+  if (expected == nullptr) expected = dot_kernels_for("avx512");
   if (expected == nullptr) expected = dot_kernels_for("avx2");
   if (expected == nullptr) expected = dot_kernels_for("scalar");
   EXPECT_EQ(&best, expected);
@@ -371,7 +383,7 @@ TEST(DotKernels, MatchTheReferenceOnEveryShape) {
 
             std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
             kernels->dot_rows(dtype)(w, 0, rows, x.data(), n_tokens, y.data());
-            expect_close_to_reference(w, x.data(), n_tokens, y.data(), 0, rows, what);
+            expect_close_to_reference(w, x.data(), n_tokens, y.data(), 0, rows, what, kernels->rounding(w));
             if (HasFatalFailure()) return;
           }
         }
@@ -401,7 +413,7 @@ TEST(DotKernels, WriteOnlyTheirRows) {
         }
       }
       expect_close_to_reference(w, x.data(), n_tokens, y.data(), begin, end,
-                                std::string(set_name) + " " + std::string(dtype_name(dtype)));
+                                std::string(set_name) + " " + std::string(dtype_name(dtype)), kernels->rounding(w));
     }
   }
 }
@@ -449,7 +461,7 @@ TEST(Matmul, MatchesTheReferenceForDecodeAndPrefill) {
       // Small shapes run on the calling thread; 130 x 1000 and up are split over the pool.
       const std::pair<std::size_t, std::size_t> shapes[] = {{1, 1}, {5, 17}, {130, 1000}, {333, 257}};
       for (const auto& [rows, cols] : shapes) {
-        // Up to 32 tokens take the dot kernels, more take sgemm.
+        // Up to 32 tokens take the dot kernels, more the prefill kernels or sgemm.
         for (const std::size_t n_tokens : {1, 2, 8, 9, 32, 33, 40}) {
           // Every other case is a view with padded rows and a misaligned start.
           const std::size_t padding = case_index++ % 2 == 0 ? 0 : 7;
@@ -461,7 +473,8 @@ TEST(Matmul, MatchesTheReferenceForDecodeAndPrefill) {
           expect_close_to_reference(
               w, x.data(), n_tokens, y.data(), 0, rows,
               "threads=" + std::to_string(threads) + " " +
-                  describe(matmul_kernel_name(), dtype, rows, cols, n_tokens, w.row_stride, padding));
+                  describe(matmul_kernel_name(), dtype, rows, cols, n_tokens, w.row_stride, padding),
+              matmul_activation_rounding(w, n_tokens));
           if (HasFatalFailure()) return;
         }
       }
@@ -481,7 +494,7 @@ TEST(Matmul, PrefillWidensLargeMatricesInSeveralBlocks) {
     std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
     matmul(pool, w, x.data(), n_tokens, y.data());
     expect_close_to_reference(w, x.data(), n_tokens, y.data(), 0, rows,
-                              std::string(dtype_name(dtype)));
+                              std::string(dtype_name(dtype)), matmul_activation_rounding(w, n_tokens));
   }
 }
 

@@ -102,17 +102,17 @@ testing::TempDir* QuantizedModelTest::dir_ = nullptr;
 
 const std::vector<std::int32_t> kPrompt = {1, 644, 262, 2355, 286, 262, 1010, 17, 40, 900, 262, 1200, 1300, 77, 300, 12};
 
-TEST_F(QuantizedModelTest, ConfigRecordsTheParametersAndTheFloatModules) {
+TEST_F(QuantizedModelTest, ConfigRecordsTheParameters) {
   const auto config = read_json_file(q4() / "config.json");
   EXPECT_EQ(config["quantization"]["bits"], 4);
   EXPECT_EQ(config["quantization"]["group_size"], 64);
-  // down_proj has 688 inputs, not whole groups of 64: it stays in float, as mlx-lm leaves it.
-  EXPECT_EQ(config["quantization"]["model.layers.0.mlp.down_proj"], false);
+  // Every projection's inputs (256 or 768) are whole groups, so no module needs an override.
+  EXPECT_FALSE(config["quantization"].contains("model.layers.0.mlp.down_proj"));
   const ModelFolder folder(q4());
   EXPECT_EQ(folder.tensor("model.layers.0.self_attn.q_proj.weight").type, StorageType::U32);
   EXPECT_EQ(folder.tensor("model.layers.0.self_attn.q_proj.weight").shape, (std::vector<std::int64_t>{256, 32}));
   EXPECT_EQ(folder.tensor("model.layers.0.self_attn.q_proj.scales").shape, (std::vector<std::int64_t>{256, 4}));
-  EXPECT_EQ(folder.tensor("model.layers.0.mlp.down_proj.weight").type, StorageType::BF16);
+  EXPECT_EQ(folder.tensor("model.layers.0.mlp.down_proj.weight").shape, (std::vector<std::int64_t>{256, 96}));
 }
 
 TEST_F(QuantizedModelTest, InfoCountsTheOriginalParameters) {

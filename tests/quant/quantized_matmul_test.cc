@@ -26,7 +26,7 @@ using quant_test::QuantizedLayout;
 using quant_test::QuantizedMatrix;
 using quant_test::random_activations;
 
-const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512"};
+const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16"};
 const int kBits[] = {2, 3, 4, 5, 6, 8};
 const int kGroupSizes[] = {32, 64, 128};
 const DType kScaleDTypes[] = {DType::F32, DType::F16, DType::BF16};
@@ -39,15 +39,17 @@ std::uint32_t float_bits(float value) {
 
 // Checks y[t][r] for t < n_tokens and rows [row_begin, row_end) against `expected` (the reference
 // on the dequantized matrix, for at least n_tokens tokens), allowing f32 accumulation error in
-// proportion to sqrt(cols) times the size of the terms summed.
+// proportion to sqrt(cols) times the size of the terms summed, plus what rounding the activations
+// as the kernel says it does may add (activation_rounding.h).
 void expect_close(const QuantizedMatrix& m, const float* x, std::size_t n_tokens, const float* y,
                   const std::vector<float>& expected, std::size_t row_begin, std::size_t row_end,
-                  const std::string& what) {
+                  const std::string& what, ActivationRounding rounding) {
   const WeightMatrix w = m.view();
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::size_t r = row_begin; r < row_end; ++r) {
-      const double tolerance =
-          1e-5 * std::sqrt(static_cast<double>(w.cols)) * m.magnitude(r, x + t * w.cols) + 1e-30;
+      const float* token = x + t * w.cols;
+      const double tolerance = 1e-5 * std::sqrt(static_cast<double>(w.cols)) * m.magnitude(r, token) +
+                               m.rounding_bound(r, token, rounding) + 1e-30;
       const float got = y[t * w.rows + r];
       const float want = expected[t * w.rows + r];
       ASSERT_LE(std::fabs(static_cast<double>(got) - want), tolerance)
@@ -208,7 +210,7 @@ TEST(QuantizedKernels, DotRowsMatchTheReference) {
             if (rows == 67 && n_tokens % 7 != 1 && n_tokens != max_tokens) continue;
             std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
             kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
-            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows, what);
+            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows, what, kernels->rounding(w));
             if (HasFatalFailure()) return;
           }
         }
@@ -238,7 +240,7 @@ TEST(QuantizedKernels, DotRowsWriteOnlyTheirRows) {
         }
       }
       expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), begin, end,
-                   std::string(set_name) + " " + m.describe());
+                   std::string(set_name) + " " + m.describe(), kernels->rounding(w));
     }
   }
 }
@@ -322,7 +324,7 @@ TEST(QuantizedKernels, ReadNothingPastTheEndOfTheMatrix) {
           std::vector<float> y(n_tokens * rows);
           kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
           expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
-                       std::string(set_name) + " " + m.describe());
+                       std::string(set_name) + " " + m.describe(), kernels->rounding(w));
         }
         std::vector<float> out(rows * cols);
         kernels->widen_rows(w)(w, 0, rows, out.data());
@@ -333,8 +335,8 @@ TEST(QuantizedKernels, ReadNothingPastTheEndOfTheMatrix) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// matmul, with whichever set is active, for decode (dot kernels) and prefill (dequantize and
-// sgemm).
+// matmul, with whichever set is active, for decode (dot kernels) and prefill (the VNNI prefill
+// kernels, or dequantize and sgemm).
 
 TEST(QuantizedMatmul, MatchesTheReferenceForDecodeAndPrefill) {
   std::mt19937 rng(42);
@@ -353,13 +355,14 @@ TEST(QuantizedMatmul, MatchesTheReferenceForDecodeAndPrefill) {
           const WeightMatrix w = m.view();
           const std::vector<float> x = random_activations(70 * cols, rng);
           const std::vector<float> expected = reference(m, x, 70);
-          // Up to 64 tokens take the dot kernels, more take sgemm.
+          // Up to 32 or 64 tokens take the dot kernels, more the prefill kernels or sgemm.
           for (const std::size_t n_tokens : {1, 2, 3, 4, 5, 8, 9, 31, 32, 33, 40, 64, 65, 70}) {
             std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
             matmul(pool, w, x.data(), n_tokens, y.data());
             expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
                          std::string(matmul_kernel_name()) + " threads=" + std::to_string(threads) +
-                             " " + m.describe());
+                             " " + m.describe(),
+                         matmul_activation_rounding(w, n_tokens));
             if (HasFatalFailure()) return;
           }
         }
@@ -378,7 +381,36 @@ TEST(QuantizedMatmul, PrefillDequantizesLargeMatricesInSeveralBlocks) {
     const std::vector<float> x = random_activations(n_tokens * cols, rng);
     std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
     matmul(pool, m.view(), x.data(), n_tokens, y.data());
-    expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), 0, rows, m.describe());
+    expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), 0, rows, m.describe(),
+                 matmul_activation_rounding(m.view(), n_tokens));
+  }
+}
+
+// The bounds above come from what the kernels say they do to the activations; this pins what they
+// say, so that a kernel cannot pass by claiming a coarser rounding than it needs. Only the
+// avx512bf16 set rounds: to 16 bits for decode of 8-bit codes and of 4-bit codes in groups of 64 or
+// more, to 8 bits for prefill of 8- and 4-bit codes.
+TEST(QuantizedMatmul, DeclaresHowItRoundsTheActivations) {
+  std::mt19937 rng(10);
+  for (const char* set_name : kKernelSetNames) {
+    const DotKernels* kernels = dot_kernels_for(set_name);
+    if (kernels == nullptr) continue;
+    const bool rounds = std::string(set_name) == "avx512bf16";
+    for (const int bits : kBits) {
+      for (const int group : kGroupSizes) {
+        const QuantizedMatrix m({bits, group}, DType::BF16, 2, 128, QuantizedLayout{}, rng);
+        const bool int16 = rounds && (bits == 8 || (bits == 4 && group >= 64));
+        EXPECT_EQ(kernels->rounding(m.view()),
+                  int16 ? ActivationRounding::kInt16Groups : ActivationRounding::kExact)
+            << set_name << " " << m.describe();
+        if (kernels != &active_dot_kernels()) continue;
+        EXPECT_EQ(matmul_activation_rounding(m.view(), 32), kernels->rounding(m.view())) << m.describe();
+        const bool int8 = rounds && (bits == 8 || bits == 4);
+        EXPECT_EQ(matmul_activation_rounding(m.view(), 65),
+                  int8 ? ActivationRounding::kInt8Groups : ActivationRounding::kExact)
+            << m.describe();
+      }
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #include "quantized_matrix.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -115,6 +116,38 @@ double QuantizedMatrix::magnitude(std::size_t r, const float* x) const {
     sum += term * std::fabs(x[c]);
   }
   return sum;
+}
+
+double QuantizedMatrix::rounding_bound(std::size_t r, const float* x, ActivationRounding rounding) const {
+  const auto group = static_cast<std::size_t>(spec_.group_size);
+  const std::size_t view_groups = cols_ / group;
+  const double middle = static_cast<double>(1 << (spec_.bits - 1));
+  // Of the integer kinds: their largest value, and the most that x~ may differ from x in steps d.
+  double levels = 0.0;
+  if (rounding == ActivationRounding::kInt16Groups) levels = 32767.0;
+  if (rounding == ActivationRounding::kInt8Groups) levels = 127.0;
+  const double steps_off = 0.5 + 3.0 * levels * std::ldexp(1.0, -24);
+  double bound = 0.0;
+  for (std::size_t g = 0; g < view_groups; ++g) {
+    double max_abs = 0.0;
+    for (std::size_t c = g * group; c < (g + 1) * group; ++c) max_abs = std::max(max_abs, std::fabs(double{x[c]}));
+    const double step = levels > 0.0 ? max_abs / levels : 0.0;
+    const double scale = std::fabs(double{widened_scales_[r * view_groups + g]});
+    for (std::size_t c = g * group; c < (g + 1) * group; ++c) {
+      const double w = std::fabs(double{dequantized_[r * cols_ + c]});
+      const double x_size = std::fabs(double{x[c]});
+      switch (rounding) {
+        case ActivationRounding::kExact: break;
+        case ActivationRounding::kBf16Split: bound += std::ldexp(w * x_size, -16); break;
+        case ActivationRounding::kBf16: bound += std::ldexp(w * x_size, -8); break;
+        case ActivationRounding::kInt16Groups: bound += w * step * steps_off; break;
+        case ActivationRounding::kInt8Groups:
+          bound += scale * std::fabs(codes_[r * cols_ + c] - middle) * step * steps_off;
+          break;
+      }
+    }
+  }
+  return bound;
 }
 
 std::string QuantizedMatrix::describe() const {

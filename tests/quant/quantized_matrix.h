@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/kernels/activation_rounding.h"
 #include "runtime/kernels/weight_matrix.h"
 #include "runtime/quant/affine.h"
 #include "runtime/tensor/dtype.h"
@@ -39,6 +40,10 @@ class QuantizedMatrix {
   // sum_c (|scale| * q + |bias|) |x_c| for row r and a token: the size of the terms a kernel adds
   // up.
   double magnitude(std::size_t r, const float* x) const;
+  // The most that a kernel rounding the activations as `rounding` says (activation_rounding.h) can
+  // move row r's product with token x: sum_c |w_c| |x~_c - x_c|, w_c measured from the middle of
+  // its group's codes for kInt8Groups.
+  double rounding_bound(std::size_t r, const float* x, ActivationRounding rounding) const;
   std::string describe() const;
 
  private:

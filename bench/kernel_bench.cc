@@ -1,0 +1,195 @@
+// shardlm-kernel-bench: the matmul kernels alone, on every matrix of a decoder shaped by a config.json
+// with random weights (runtime/model/random_weights.h). Decode passes one token (or a small batch)
+// through all matrices, LM head included, and reports the weight bytes read per second against the
+// machine's read bandwidth; prefill passes a prompt through the layers' matrices and reports tokens
+// per second.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "runtime/io/json_file.h"
+#include "runtime/kernels/bf16_activations.h"
+#include "runtime/kernels/blas_threads.h"
+#include "runtime/kernels/matmul.h"
+#include "runtime/model/random_weights.h"
+#include "runtime/system/memory_bandwidth.h"
+#include "runtime/threading/thread_pool.h"
+
+namespace shardlm::bench {
+namespace {
+
+// A format with "-fast" appended (bf16-fast) runs with Bf16Activations::kRounded.
+constexpr std::string_view kFastSuffix = "-fast";
+
+struct Options {
+  std::string config = "bench/configs/llama-1b.json";
+  std::size_t threads = 2;
+  std::vector<std::string> formats{"f32", "bf16", "bf16-fast", "q8", "q4"};
+  int runs = 5;
+  std::size_t batch = 1;
+  std::size_t prompt_tokens = 512;
+  std::size_t prefill_layers = 2;
+};
+
+struct Result {
+  std::string format;
+  double weight_gb = 0;
+  double decode_seconds = 0;
+  double prefill_tokens_per_s = 0;
+};
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+template <typename Body>
+double median_seconds(int runs, const Body& body) {
+  body();  // warm-up
+  std::vector<double> seconds;
+  for (int i = 0; i < runs; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return median(seconds);
+}
+
+std::vector<float> activations(std::size_t n) {
+  std::vector<float> x(n);
+  std::uint32_t state = 12345;
+  for (float& value : x) {
+    state = state * 1664525u + 1013904223u;
+    value = static_cast<float>(static_cast<int>(state >> 8) - (1 << 23)) / static_cast<float>(1 << 23);
+  }
+  return x;
+}
+
+// The machine's load average over the last minute, which tells whether other work shared the cores.
+std::string load_average() {
+  std::string one_minute = "?";
+  std::ifstream("/proc/loadavg") >> one_minute;
+  return one_minute;
+}
+
+// The layers' matrices in order (q, k, v, o, gate, up, down per layer), then the LM head.
+std::vector<WeightMatrix> decoder_matrices(const ModelWeights& weights) {
+  std::vector<WeightMatrix> matrices;
+  for (const LayerWeights& layer : weights.layers) {
+    for (const Linear* linear : {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down}) {
+      matrices.push_back(linear->weight);
+    }
+  }
+  matrices.push_back(weights.lm_head);
+  return matrices;
+}
+
+Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& config, const std::string& name) {
+  const bool fast = name.ends_with(kFastSuffix);
+  const RandomWeightFormat format = parse_weight_format(fast ? name.substr(0, name.size() - kFastSuffix.size()) : name);
+  if (fast && (format.quantized() || format.dtype != DType::BF16)) {
+    throw std::invalid_argument("'" + name + "': only bf16 has a fast form (bf16-fast)");
+  }
+  ModelSlice slice = ModelSlice::whole(config);
+  slice.has_embedding = false;  // decode reads the LM head, not the embedding
+  const ModelWeights weights = random_model_weights(config, slice, format, 1, pool);
+  const std::vector<WeightMatrix> matrices = decoder_matrices(weights);
+  set_bf16_activations(fast ? Bf16Activations::kRounded : Bf16Activations::kSplit);
+
+  Result result;
+  result.format = name;
+  std::size_t widest = 0, tallest = 0, bytes = 0;
+  for (const WeightMatrix& m : matrices) {
+    widest = std::max(widest, m.cols);
+    tallest = std::max(tallest, m.rows);
+    bytes += weight_bytes(m);
+  }
+  result.weight_gb = static_cast<double>(bytes) / 1e9;
+
+  const std::size_t most_tokens = std::max(options.batch, options.prompt_tokens);
+  const std::vector<float> x = activations(most_tokens * widest);
+  std::vector<float> y(most_tokens * tallest);
+  result.decode_seconds = median_seconds(options.runs, [&] {
+    for (const WeightMatrix& m : matrices) matmul(pool, m, x.data(), options.batch, y.data());
+  });
+
+  const auto layers = std::min(options.prefill_layers, static_cast<std::size_t>(config.num_layers));
+  if (options.prompt_tokens > 0 && layers > 0) {
+    const std::size_t n = layers * (matrices.size() - 1) / static_cast<std::size_t>(config.num_layers);
+    const double seconds = median_seconds(options.runs, [&] {
+      for (std::size_t i = 0; i < n; ++i) matmul(pool, matrices[i], x.data(), options.prompt_tokens, y.data());
+    });
+    const double model_seconds = seconds * static_cast<double>(config.num_layers) / static_cast<double>(layers);
+    result.prefill_tokens_per_s = static_cast<double>(options.prompt_tokens) / model_seconds;
+  }
+  set_bf16_activations(Bf16Activations::kSplit);
+  return result;
+}
+
+int run(const Options& options) {
+  const ModelConfig config = parse_model_config(read_json_file(options.config));
+  ThreadPool pool(options.threads);
+  set_blas_threads(static_cast<int>(options.threads));
+  const std::string load_before = load_average();
+  const double probe_before = probe_memory_bandwidth(options.threads) / 1e9;
+  std::printf("%s, kernels: %s, threads: %zu, read bandwidth probe: %.2f GB/s, load average %s\n",
+              options.config.c_str(), matmul_kernel_name(), options.threads, probe_before, load_before.c_str());
+  std::vector<Result> results;
+  for (const std::string& name : options.formats) {
+    results.push_back(run_format(pool, options, config, name));
+    const Result& r = results.back();
+    std::fprintf(stderr, "%s: decode %.2f ms, prefill %.1f tokens/s\n", r.format.c_str(), r.decode_seconds * 1e3,
+                 r.prefill_tokens_per_s);
+  }
+  const double probe_after = probe_memory_bandwidth(options.threads) / 1e9;
+  std::printf("read bandwidth probe after the runs: %.2f GB/s, load average %s\n\n", probe_after,
+              load_average().c_str());
+
+  const auto f32 = std::find_if(results.begin(), results.end(), [](const Result& r) { return r.format == "f32"; });
+  std::printf("| weights | GB | decode ms/token | decode GB/s | %% of probe | prefill %zu tok/s | vs f32 |\n",
+              options.prompt_tokens);
+  std::printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const Result& r : results) {
+    const double gbs = r.weight_gb / r.decode_seconds;
+    std::printf("| %s | %.3f | %.2f | %.2f | %.1f%% | %.1f | ", r.format.c_str(), r.weight_gb, r.decode_seconds * 1e3,
+                gbs, 100.0 * gbs / probe_before, r.prefill_tokens_per_s);
+    if (f32 != results.end() && f32->prefill_tokens_per_s > 0) {
+      std::printf("%.2fx |\n", r.prefill_tokens_per_s / f32->prefill_tokens_per_s);
+    } else {
+      std::printf("- |\n");
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace shardlm::bench
+
+int main(int argc, char** argv) {
+  CLI::App app("Time the matmul kernels on a random-weight decoder", "shardlm-kernel-bench");
+  shardlm::bench::Options options;
+  app.add_option("--config", options.config, "config.json giving the decoder's shape")->capture_default_str();
+  app.add_option("--threads", options.threads)->capture_default_str();
+  app.add_option("--formats", options.formats, "f32, bf16, q8, q4; bf16-fast rounds bf16 prefill's activations once")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--runs", options.runs, "Timed runs; the median counts")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", options.batch, "Tokens per decode step")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--prompt-tokens", options.prompt_tokens, "0 skips prefill")->capture_default_str();
+  app.add_option("--prefill-layers", options.prefill_layers, "Layers timed for prefill, scaled up to the whole decoder")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    return shardlm::bench::run(options);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "shardlm-kernel-bench: error: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Layout sweep: `shardlm bench` for every tp x pp layout, threads per rank and weight format, with the
+results written into a section of docs/benchmarks.md and plotted (generation tokens/s and memory per
+rank against the number of ranks).
+
+Each layout runs as one MPI job through launch/shardlm-run. Besides the main table the section holds the
+distributed-overhead comparison: every tensor-parallel layout of N ranks x T threads against one rank of
+N*T threads on the same model (the extra 1-rank runs are added to the matrix when missing).
+
+Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes bf16,q8,q4]
+       [--layouts 1x1,2x1,1x2] [--threads auto | 1,2] [--prompt-tokens 512] [--gen-tokens 32]
+       [--trials 3] [--warmup 1] [--section sweep] [--out DIR] [--no-docs] [--no-plots]
+Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
+fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. Plots need matplotlib
+(python3-matplotlib) or gnuplot (gnuplot-nox); without either they are skipped with a message.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+from benchlib import BIN, ROOT, provenance, publish, shardlm_output_json
+
+
+def default_layouts(cores):
+    """TPxPP layouts that fit the machine: every rank gets at least one core."""
+    if cores <= 2:
+        return ["1x1", "2x1", "1x2"]
+    layouts = []
+    for ranks in (1, 2, 4, 8):
+        if ranks > cores:
+            break
+        layouts.append(f"{ranks}x1")
+        if ranks >= 2:
+            layouts.append(f"1x{ranks}")
+        if ranks >= 4:
+            layouts.append(f"{ranks // 2}x2")
+    return layouts
+
+
+def parse_layouts(text):
+    layouts = []
+    for item in text.split(","):
+        tp, pp = (int(x) for x in item.lower().split("x"))
+        layouts.append((tp, pp))
+    return layouts
+
+
+def thread_counts(option, ranks, cores):
+    if option == "auto":
+        return [max(1, cores // ranks)]
+    return [int(t) for t in option.split(",")]
+
+
+def run_bench(args, tp, pp, threads, dtype, out):
+    command = ["bench", "--tp", tp, "--pp", pp, "--threads", threads, "--gen-tokens", args.gen_tokens,
+               "--warmup", args.warmup, "--trials", args.trials, "--json", out, "--prompt-tokens"]
+    command += [int(p) for p in args.prompt_tokens.split(",")]
+    if args.model:
+        command += ["--model", args.model]
+    else:
+        command += ["--config", args.config, "--dummy", "--dtype", dtype]
+    print(f"sweep: tp{tp} pp{pp}, {threads} threads/rank, {dtype}", file=sys.stderr, flush=True)
+    try:
+        return shardlm_output_json(tp * pp, command, out)
+    except subprocess.CalledProcessError as error:
+        sys.stderr.write(error.stdout + error.stderr)
+        raise
+
+
+def ranks_of(result):
+    layout = result["layout"]
+    return layout["tp"] * layout["pp"] * layout["replicas"]
+
+
+def layout_name(result):
+    return f"tp{result['layout']['tp']} pp{result['layout']['pp']}"
+
+
+def main_table(results):
+    lines = [
+        "| layout | ranks | threads/rank | quant | prompt | prompt tok/s | generation tok/s (min–max) | TTFT s | "
+        "memory GB/rank (max) | memory GB (all ranks) | weights GB/rank | decode GB/s | probe GB/s | % roofline | "
+        "MPI ms/token |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {layout_name(r)} | {ranks_of(r)} | {r['layout']['threads']} | {r['dtype']} | {r['prompt_tokens']} | "
+            f"{r['prompt_tokens_per_s']:.1f} | {r['generation_tokens_per_s']:.2f} "
+            f"({r['generation_tokens_per_s_min']:.2f}–{r['generation_tokens_per_s_max']:.2f}) | {r['ttft_s']:.2f} | "
+            f"{r['peak_rss_bytes_max'] / 1e9:.2f} | {r['peak_rss_bytes_sum'] / 1e9:.2f} | "
+            f"{r['weight_bytes_per_rank'] / 1e9:.2f} | {r['decode_bandwidth_gbs']:.1f} | {r['probe_bandwidth_gbs']:.1f} | "
+            f"{r['roofline_percent']:.0f}% | {1e3 * r['mpi_seconds_per_token']:.2f} |")
+    return lines
+
+
+def overhead_pairs(results):
+    """(N x T result, 1 x N*T result) for every tensor-parallel layout with a matching one-rank run."""
+    single = {(r["dtype"], r["prompt_tokens"], r["layout"]["threads"]): r for r in results if ranks_of(r) == 1}
+    pairs = []
+    for r in results:
+        layout = r["layout"]
+        if layout["tp"] < 2 or layout["pp"] != 1:
+            continue
+        base = single.get((r["dtype"], r["prompt_tokens"], layout["tp"] * layout["threads"]))
+        if base is not None:
+            pairs.append((r, base))
+    return pairs
+
+
+def overhead_table(pairs):
+    lines = [
+        "| N ranks × T threads | vs 1 rank × N·T threads | quant | prompt | generation tok/s | 1-rank generation tok/s "
+        "| ratio | prompt tok/s ratio | MPI ms/token |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r, base in pairs:
+        n, t = r["layout"]["tp"], r["layout"]["threads"]
+        ratio = r["generation_tokens_per_s"] / base["generation_tokens_per_s"]
+        prompt_ratio = r["prompt_tokens_per_s"] / base["prompt_tokens_per_s"]
+        lines.append(f"| {n} × {t} | 1 × {n * t} | {r['dtype']} | {r['prompt_tokens']} | "
+                     f"{r['generation_tokens_per_s']:.2f} | {base['generation_tokens_per_s']:.2f} | {ratio:.2f} | "
+                     f"{prompt_ratio:.2f} | {1e3 * r['mpi_seconds_per_token']:.2f} |")
+    return lines
+
+
+def plot_series(results):
+    """{title: {series: [(ranks, value)]}} for the two plots."""
+    speed, memory = {}, {}
+    for r in results:
+        kind = "tp" if r["layout"]["pp"] == 1 else ("pp" if r["layout"]["tp"] == 1 else "tp×pp")
+        name = f"{r['dtype']} {kind} ({r['layout']['threads']} thr/rank)"
+        if len({x["prompt_tokens"] for x in results}) > 1:
+            name += f" prompt {r['prompt_tokens']}"
+        speed.setdefault(name, []).append((ranks_of(r), r["generation_tokens_per_s"]))
+        memory.setdefault(name, []).append((ranks_of(r), r["peak_rss_bytes_max"] / 1e9))
+    return {"generation tokens/s": speed, "peak memory per rank (GB)": memory}
+
+
+def plot_matplotlib(series, path, ylabel):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, points in sorted(series.items()):
+        points = sorted(points)
+        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    axes.set_xlabel("ranks")
+    axes.set_ylabel(ylabel)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_gnuplot(series, path, ylabel):
+    with tempfile.TemporaryDirectory() as tmp:
+        plots = []
+        for i, (name, points) in enumerate(sorted(series.items())):
+            data = os.path.join(tmp, f"{i}.dat")
+            with open(data, "w") as f:
+                f.writelines(f"{x} {y}\n" for x, y in sorted(points))
+            plots.append(f"'{data}' using 1:2 with linespoints title '{name}'")
+        script = "\n".join([
+            "set terminal pngcairo size 770,495" if "pngcairo" in terminals() else "set terminal png size 770,495",
+            f"set output '{path}'", "set xlabel 'ranks'", f"set ylabel '{ylabel}'", "set grid", "set key left top",
+            "plot " + ", ".join(plots)])
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def terminals():
+    return subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True).stderr
+
+
+def plotter():
+    try:
+        import matplotlib  # noqa: F401
+        return plot_matplotlib
+    except ImportError:
+        pass
+    if shutil.which("gnuplot"):
+        return plot_gnuplot
+    return None
+
+
+def make_plots(results, section):
+    draw = plotter()
+    if draw is None:
+        print("sweep: no plots (neither matplotlib nor gnuplot is installed: apt-get install python3-matplotlib "
+              "or gnuplot-nox)", file=sys.stderr)
+        return []
+    os.makedirs(os.path.join(ROOT, "docs", "plots"), exist_ok=True)
+    lines = []
+    for (title, series), stem in zip(plot_series(results).items(), ("generation", "memory")):
+        relative = f"plots/{section}-{stem}.png"
+        draw(series, os.path.join(ROOT, "docs", relative), title)
+        lines.append(f"![{title} against ranks]({relative})")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config", default=os.path.join(ROOT, "bench", "configs", "llama-1b.json"),
+                        help="shape of a model run with random (--dummy) weights")
+    source.add_argument("--model", help="a model folder instead (benchmarked in its stored format; --dtypes ignored)")
+    parser.add_argument("--dtypes", default="bf16,q8,q4")
+    parser.add_argument("--layouts", help="TPxPP list (default: fits the machine's cores)")
+    parser.add_argument("--threads", default="auto", help="threads per rank: auto (cores / ranks) or a list")
+    parser.add_argument("--prompt-tokens", default="512", help="one or more, comma-separated")
+    parser.add_argument("--gen-tokens", type=int, default=32)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--no-overhead", action="store_true", help="skip the extra 1-rank runs of the overhead table")
+    parser.add_argument("--section", default="sweep", help="docs/benchmarks.md section to rewrite")
+    parser.add_argument("--out", help="also keep every result here as sweep.json")
+    parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args()
+
+    if not os.environ.get("SHARDLM_BIN") and not os.path.exists(os.path.join(BIN, "shardlm")):
+        sys.exit(f"sweep: {os.path.join(BIN, 'shardlm')} not found; build first or set SHARDLM_BIN")
+    cores = os.cpu_count()
+    layouts = parse_layouts(args.layouts) if args.layouts else parse_layouts(",".join(default_layouts(cores)))
+    dtypes = ["stored"] if args.model else args.dtypes.split(",")
+    runs = []
+    for tp, pp in layouts:
+        for threads in thread_counts(args.threads, tp * pp, cores):
+            runs += [(tp, pp, threads, dtype) for dtype in dtypes]
+    if not args.no_overhead:
+        for tp, pp, threads, dtype in list(runs):
+            if tp > 1 and pp == 1 and (1, 1, tp * threads, dtype) not in runs:
+                runs.append((1, 1, tp * threads, dtype))
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        for tp, pp, threads, dtype in runs:
+            results += run_bench(args, tp, pp, threads, dtype, out)
+    results.sort(key=lambda r: (r["dtype"], r["layout"]["pp"] > 1 and r["layout"]["tp"] > 1, r["layout"]["pp"],
+                                ranks_of(r), r["layout"]["threads"], r["prompt_tokens"]))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "sweep.json"), "w") as f:
+            json.dump(results, f, indent=2)
+
+    model = os.path.basename(os.path.normpath(args.model)) if args.model else (
+        os.path.splitext(os.path.basename(args.config))[0] + " (random weights)")
+    machine = results[0]["machine"]
+    lines = [
+        provenance() + f" Kernels: `{machine['kernel']}`. Ranks share the host's cores, so a layout's ranks × "
+        "threads never exceeds them unless --threads says otherwise.",
+        f"Model: `{model}`; batch 1, {args.gen_tokens} generated tokens, median of {args.trials} trials after "
+        f"{args.warmup} warm-up (generation tok/s min–max in brackets). Memory is the peak resident set; decode GB/s "
+        "is the largest rank's weight bytes per decode step time, against that rank's probe (% roofline).",
+        "",
+    ] + main_table(results)
+    pairs = overhead_pairs(results)
+    if pairs:
+        lines += ["", "Distributed overhead: N tensor-parallel ranks of T threads against one rank of N·T threads "
+                  "(ratio = generation tok/s of the N ranks / that of the one rank; the target is ≥ 0.90).", ""]
+        lines += overhead_table(pairs)
+    if not args.no_plots:
+        plot_lines = make_plots(results, args.section)
+        if plot_lines:
+            lines += [""] + plot_lines
+    publish(lines, args.section, not args.no_docs)
+
+
+if __name__ == "__main__":
+    main()
