@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/matmul.h"
 
 namespace shardlm::bench {
@@ -63,6 +64,7 @@ MachineInfo this_machine() {
   }
   machine.cores = static_cast<int>(std::thread::hardware_concurrency());
   machine.kernel = matmul_kernel_name();
+  if (bf16_activations() == Bf16Activations::kRounded) machine.kernel += " (--fast-bf16)";
   return machine;
 }
 

@@ -6,7 +6,7 @@ or higher bits per weight. Rewrites the uniform-quality and mixed-quality sectio
 docs/quantization.md and prints the tables.
 
 Usage: python3 bench/quantization_quality.py [--model DIR --data FILE] [--formats 8:64,4:64,4:32]
-       [--seq-len 256] [--mixed-targets 7.1,7.25 --calibration FILE | --sensitivities FILE.json]
+       [--seq-len 256] [--mixed-targets 4.75,5.0 --calibration FILE | --sensitivities FILE.json]
        [--compare 4:64,4:32,5:64]
 SHARDLM_BIN names the shardlm binary (default: build/bin/shardlm).
 """
@@ -68,7 +68,7 @@ def main():
     parser.add_argument("--data", default=os.path.join(ROOT, "models", "tiny-en", "heldout.txt"))
     parser.add_argument("--formats", default="8:64,6:64,5:64,4:64,4:32,3:64,2:64", help="bits:group_size list")
     parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--mixed-targets", default="7.1,7.25", help="--target-bpw values (empty: no mixed table)")
+    parser.add_argument("--mixed-targets", default="4.75,5.0", help="--target-bpw values (empty: no mixed table)")
     parser.add_argument("--calibration", default=os.path.join(ROOT, "models", "recipe", "work", "train.txt"),
                         help="calibration text for the sensitivities (models/recipe/prepare_corpus.sh writes it)")
     parser.add_argument("--calibration-samples", type=int, default=64)

@@ -7,10 +7,11 @@ Each layout runs as one MPI job through launch/shardlm-run. Besides the main tab
 distributed-overhead comparison: every tensor-parallel layout of N ranks x T threads against one rank of
 N*T threads on the same model (the extra 1-rank runs are added to the matrix when missing).
 
-Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes bf16,q8,q4]
+Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes f32,bf16,bf16-fast,q8,q4]
        [--layouts 1x1,2x1,1x2] [--threads auto | 1,2] [--prompt-tokens 512] [--gen-tokens 32]
        [--trials 3] [--warmup 1] [--section sweep] [--out DIR] [--no-docs] [--no-plots]
-Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
+"bf16-fast" is bf16 weights run with --fast-bf16. With f32 among the formats a table compares one-rank
+runs with the kernel targets (prefill speed against f32 weights, decode against the probe). Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
 fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. Plots need matplotlib
 (python3-matplotlib) or gnuplot (gnuplot-nox); without either they are skipped with a message.
 """
@@ -63,13 +64,26 @@ def run_bench(args, tp, pp, threads, dtype, out):
     if args.model:
         command += ["--model", args.model]
     else:
-        command += ["--config", args.config, "--dummy", "--dtype", dtype]
+        command += ["--config", args.config, "--dummy", "--dtype", dtype.removesuffix(FAST_SUFFIX)]
+    if dtype.endswith(FAST_SUFFIX):
+        command.append("--fast-bf16")
     print(f"sweep: tp{tp} pp{pp}, {threads} threads/rank, {dtype}", file=sys.stderr, flush=True)
     try:
-        return shardlm_output_json(tp * pp, command, out)
+        results = shardlm_output_json(tp * pp, command, out)
     except subprocess.CalledProcessError as error:
         sys.stderr.write(error.stdout + error.stderr)
         raise
+    for r in results:
+        r["format"] = dtype
+    return results
+
+
+# A weight format named "bf16-fast" runs bf16 weights with --fast-bf16 (prefill activations in bf16).
+FAST_SUFFIX = "-fast"
+
+
+def weight_format(result):
+    return result.get("format", result["dtype"])
 
 
 def ranks_of(result):
@@ -90,7 +104,7 @@ def main_table(results):
     ]
     for r in results:
         lines.append(
-            f"| {layout_name(r)} | {ranks_of(r)} | {r['layout']['threads']} | {r['dtype']} | {r['prompt_tokens']} | "
+            f"| {layout_name(r)} | {ranks_of(r)} | {r['layout']['threads']} | {weight_format(r)} | {r['prompt_tokens']} | "
             f"{r['prompt_tokens_per_s']:.1f} | {r['generation_tokens_per_s']:.2f} "
             f"({r['generation_tokens_per_s_min']:.2f}–{r['generation_tokens_per_s_max']:.2f}) | {r['ttft_s']:.2f} | "
             f"{r['peak_rss_bytes_max'] / 1e9:.2f} | {r['peak_rss_bytes_sum'] / 1e9:.2f} | "
@@ -101,13 +115,13 @@ def main_table(results):
 
 def overhead_pairs(results):
     """(N x T result, 1 x N*T result) for every tensor-parallel layout with a matching one-rank run."""
-    single = {(r["dtype"], r["prompt_tokens"], r["layout"]["threads"]): r for r in results if ranks_of(r) == 1}
+    single = {(weight_format(r), r["prompt_tokens"], r["layout"]["threads"]): r for r in results if ranks_of(r) == 1}
     pairs = []
     for r in results:
         layout = r["layout"]
         if layout["tp"] < 2 or layout["pp"] != 1:
             continue
-        base = single.get((r["dtype"], r["prompt_tokens"], layout["tp"] * layout["threads"]))
+        base = single.get((weight_format(r), r["prompt_tokens"], layout["tp"] * layout["threads"]))
         if base is not None:
             pairs.append((r, base))
     return pairs
@@ -123,10 +137,27 @@ def overhead_table(pairs):
         n, t = r["layout"]["tp"], r["layout"]["threads"]
         ratio = r["generation_tokens_per_s"] / base["generation_tokens_per_s"]
         prompt_ratio = r["prompt_tokens_per_s"] / base["prompt_tokens_per_s"]
-        lines.append(f"| {n} × {t} | 1 × {n * t} | {r['dtype']} | {r['prompt_tokens']} | "
+        lines.append(f"| {n} × {t} | 1 × {n * t} | {weight_format(r)} | {r['prompt_tokens']} | "
                      f"{r['generation_tokens_per_s']:.2f} | {base['generation_tokens_per_s']:.2f} | {ratio:.2f} | "
                      f"{prompt_ratio:.2f} | {1e3 * r['mpi_seconds_per_token']:.2f} |")
     return lines
+
+
+def targets_table(results):
+    """One-rank runs against the issue's kernel targets: decode at the memory bandwidth (% of the probe) and
+    prefill speed against f32 weights (OpenBLAS) of the same layout, threads and prompt."""
+    f32 = {(r["layout"]["threads"], r["prompt_tokens"]): r for r in results
+           if ranks_of(r) == 1 and weight_format(r) == "f32"}
+    lines = ["| quant | threads | prompt | prompt tok/s | vs f32 prompt tok/s | decode GB/s | probe GB/s | % roofline |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        base = f32.get((r["layout"]["threads"], r["prompt_tokens"]))
+        if ranks_of(r) != 1 or base is None:
+            continue
+        lines.append(f"| {weight_format(r)} | {r['layout']['threads']} | {r['prompt_tokens']} | "
+                     f"{r['prompt_tokens_per_s']:.1f} | {r['prompt_tokens_per_s'] / base['prompt_tokens_per_s']:.2f}× | "
+                     f"{r['decode_bandwidth_gbs']:.1f} | {r['probe_bandwidth_gbs']:.1f} | {r['roofline_percent']:.0f}% |")
+    return lines if len(lines) > 3 else []
 
 
 def plot_series(results):
@@ -134,7 +165,7 @@ def plot_series(results):
     speed, memory = {}, {}
     for r in results:
         kind = "tp" if r["layout"]["pp"] == 1 else ("pp" if r["layout"]["tp"] == 1 else "tp×pp")
-        name = f"{r['dtype']} {kind} ({r['layout']['threads']} thr/rank)"
+        name = f"{weight_format(r)} {kind} ({r['layout']['threads']} thr/rank)"
         if len({x["prompt_tokens"] for x in results}) > 1:
             name += f" prompt {r['prompt_tokens']}"
         speed.setdefault(name, []).append((ranks_of(r), r["generation_tokens_per_s"]))
@@ -243,7 +274,7 @@ def main():
         out = os.path.join(tmp, "bench.json")
         for tp, pp, threads, dtype in runs:
             results += run_bench(args, tp, pp, threads, dtype, out)
-    results.sort(key=lambda r: (r["dtype"], r["layout"]["pp"] > 1 and r["layout"]["tp"] > 1, r["layout"]["pp"],
+    results.sort(key=lambda r: (weight_format(r), r["layout"]["pp"] > 1 and r["layout"]["tp"] > 1, r["layout"]["pp"],
                                 ranks_of(r), r["layout"]["threads"], r["prompt_tokens"]))
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -261,6 +292,10 @@ def main():
         "is the largest rank's weight bytes per decode step time, against that rank's probe (% roofline).",
         "",
     ] + main_table(results)
+    targets = targets_table(results)
+    if targets:
+        lines += ["", "One rank against the kernel targets (decode ≥ 90% of the probe for q8/q4, ≥ 85% for bf16; "
+                  "prefill ≥ 1.5× f32 for bf16, ≥ 2× for q8):", ""] + targets
     pairs = overhead_pairs(results)
     if pairs:
         lines += ["", "Distributed overhead: N tensor-parallel ranks of T threads against one rank of N·T threads "

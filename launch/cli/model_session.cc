@@ -8,6 +8,7 @@
 
 #include "comm/world.h"
 #include "runtime/engine/local_model.h"
+#include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/blas_threads.h"
 #include "runtime/threading/thread_pool.h"
 #include "shard/control_channel.h"
@@ -88,6 +89,7 @@ void with_model_sources(std::vector<ModelSource> sources, const ModelOptions& op
   const int threads = threads_per_rank(options);
   ThreadPool pool(static_cast<std::size_t>(threads));
   set_blas_threads(threads);
+  set_bf16_activations(options.fast_bf16 ? Bf16Activations::kRounded : Bf16Activations::kSplit);
 
   if (world_size == 1) {
     std::vector<std::unique_ptr<LocalModel>> owned;

@@ -41,6 +41,10 @@ void ModelOptions::add_to(CLI::App& command, bool model_required) {
       ->check(CLI::ExistingDirectory);
   command.add_option("--threads,-t", threads, "Threads for this rank (default: all cores of its share)")
       ->check(CLI::NonNegativeNumber);
+  command.add_flag("--fast-bf16", fast_bf16,
+                   "Prefill bf16 weights with activations rounded to bf16, as PyTorch and MLX run bf16 models: "
+                   "about 1.5x faster on CPUs with AVX512-BF16, logits within a few % of their spread instead "
+                   "of 0.1%");
 }
 
 void LayoutOptions::add_to(CLI::App& command) {
