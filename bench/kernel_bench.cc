@@ -40,6 +40,7 @@ struct Options {
 struct Result {
   std::string format;
   double weight_gb = 0;
+  double probe_gbs = 0;  // measured just before this format's decode
   double decode_seconds = 0;
   double prefill_tokens_per_s = 0;
 };
@@ -116,6 +117,9 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   const std::size_t most_tokens = std::max(options.batch, options.prompt_tokens);
   const std::vector<float> x = activations(most_tokens * widest);
   std::vector<float> y(most_tokens * tallest);
+  // The bandwidth that other work on the machine leaves changes from minute to minute, so each
+  // format is compared with a probe of its own, taken right before.
+  result.probe_gbs = probe_memory_bandwidth(options.threads) / 1e9;
   result.decode_seconds = median_seconds(options.runs, [&] {
     for (const WeightMatrix& m : matrices) matmul(pool, m, x.data(), options.batch, y.data());
   });
@@ -145,21 +149,21 @@ int run(const Options& options) {
   for (const std::string& name : options.formats) {
     results.push_back(run_format(pool, options, config, name));
     const Result& r = results.back();
-    std::fprintf(stderr, "%s: decode %.2f ms, prefill %.1f tokens/s\n", r.format.c_str(), r.decode_seconds * 1e3,
-                 r.prefill_tokens_per_s);
+    std::fprintf(stderr, "%s: probe %.2f GB/s, decode %.2f ms, prefill %.1f tokens/s, load average %s\n",
+                 r.format.c_str(), r.probe_gbs, r.decode_seconds * 1e3, r.prefill_tokens_per_s, load_average().c_str());
   }
   const double probe_after = probe_memory_bandwidth(options.threads) / 1e9;
   std::printf("read bandwidth probe after the runs: %.2f GB/s, load average %s\n\n", probe_after,
               load_average().c_str());
 
   const auto f32 = std::find_if(results.begin(), results.end(), [](const Result& r) { return r.format == "f32"; });
-  std::printf("| weights | GB | decode ms/token | decode GB/s | %% of probe | prefill %zu tok/s | vs f32 |\n",
+  std::printf("| weights | GB | decode ms/token | decode GB/s | probe GB/s | %% of probe | prefill %zu tok/s | vs f32 |\n",
               options.prompt_tokens);
-  std::printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (const Result& r : results) {
     const double gbs = r.weight_gb / r.decode_seconds;
-    std::printf("| %s | %.3f | %.2f | %.2f | %.1f%% | %.1f | ", r.format.c_str(), r.weight_gb, r.decode_seconds * 1e3,
-                gbs, 100.0 * gbs / probe_before, r.prefill_tokens_per_s);
+    std::printf("| %s | %.3f | %.2f | %.2f | %.2f | %.1f%% | %.1f | ", r.format.c_str(), r.weight_gb,
+                r.decode_seconds * 1e3, gbs, r.probe_gbs, 100.0 * gbs / r.probe_gbs, r.prefill_tokens_per_s);
     if (f32 != results.end() && f32->prefill_tokens_per_s > 0) {
       std::printf("%.2fx |\n", r.prefill_tokens_per_s / f32->prefill_tokens_per_s);
     } else {

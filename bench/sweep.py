@@ -14,6 +14,7 @@ Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DI
 runs with the kernel targets (prefill speed against f32 weights, decode against the probe). Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
 fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. Plots need matplotlib
 (python3-matplotlib) or gnuplot (gnuplot-nox); without either they are skipped with a message.
+--plots-from DIR/sweep.json --section NAME redraws a section's plots from results kept by --out.
 """
 import argparse
 import json
@@ -161,15 +162,39 @@ def targets_table(results):
 
 
 def plot_series(results):
-    """{title: {series: [(ranks, value)]}} for the two plots."""
+    """{title: {series: [(ranks, value)]}} for the two plots: one line per weight format and way of splitting
+    (tp, pp, tp×pp), split further by threads per rank only where a line would otherwise have two points at
+    one rank count."""
+    def kind(r):
+        return "tp" if r["layout"]["pp"] == 1 else ("pp" if r["layout"]["tp"] == 1 else "tp×pp")
+
+    def line(r):
+        return (weight_format(r), kind(r), r["prompt_tokens"])
+
+    seen, crowded = set(), set()
+    for r in results:
+        point = line(r) + (ranks_of(r),)
+        if point in seen:
+            crowded.add(line(r))
+        seen.add(point)
+    several_prompts = len({r["prompt_tokens"] for r in results}) > 1
     speed, memory = {}, {}
     for r in results:
-        kind = "tp" if r["layout"]["pp"] == 1 else ("pp" if r["layout"]["tp"] == 1 else "tp×pp")
-        name = f"{weight_format(r)} {kind} ({r['layout']['threads']} thr/rank)"
-        if len({x["prompt_tokens"] for x in results}) > 1:
+        name = f"{weight_format(r)} {kind(r)}"
+        if line(r) in crowded:
+            name += f" ({r['layout']['threads']} thr/rank)"
+        if several_prompts:
             name += f" prompt {r['prompt_tokens']}"
-        speed.setdefault(name, []).append((ranks_of(r), r["generation_tokens_per_s"]))
-        memory.setdefault(name, []).append((ranks_of(r), r["peak_rss_bytes_max"] / 1e9))
+        # One rank belongs to every way of splitting: it starts each tp, pp and tp×pp line.
+        kinds = ["tp", "pp", "tp×pp"] if ranks_of(r) == 1 else [kind(r)]
+        for k in kinds:
+            series = name.replace(f" {kind(r)}", f" {k}", 1)
+            speed.setdefault(series, []).append((ranks_of(r), r["generation_tokens_per_s"]))
+            memory.setdefault(series, []).append((ranks_of(r), r["peak_rss_bytes_max"] / 1e9))
+    # A line with the one-rank point alone says nothing.
+    for table in (speed, memory):
+        for series in [k for k, points in table.items() if len(points) < 2]:
+            del table[series]
     return {"generation tokens/s": speed, "peak memory per rank (GB)": memory}
 
 
@@ -253,7 +278,13 @@ def main():
     parser.add_argument("--out", help="also keep every result here as sweep.json")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--plots-from", metavar="SWEEP_JSON",
+                        help="only redraw the section's plots from a sweep.json kept by --out, running nothing")
     args = parser.parse_args()
+    if args.plots_from:
+        with open(args.plots_from) as f:
+            print("\n".join(make_plots(json.load(f), args.section)))
+        return
 
     if not os.environ.get("SHARDLM_BIN") and not os.path.exists(os.path.join(BIN, "shardlm")):
         sys.exit(f"sweep: {os.path.join(BIN, 'shardlm')} not found; build first or set SHARDLM_BIN")

@@ -162,8 +162,8 @@ TEST(PrefillBf16, MatchesTheReferenceWithin16BitsOfTheActivations) {
 }
 
 // Rounded once to bf16 (round to nearest even, 8 significant bits), each activation moves by at most
-// 2^-9 of itself; the bound allows 2^-8. The kernels must really round: somewhere the error must
-// pass what the split form allows (2^-16, with 2^-5 of slack for f32 accumulation).
+// half a unit in its last place, 2^-8 of itself. The kernels must really round: somewhere the error
+// must pass what the split form allows (2^-16) by far, here 2^-11 of the row's sum |w x|.
 TEST(PrefillBf16, RoundedActivationsStayWithin8Bits) {
   const PrefillKernels* kernels = prefill_kernels();
   if (kernels == nullptr) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
