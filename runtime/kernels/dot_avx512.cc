@@ -1,13 +1,6 @@
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mfma -mf16c; see dot_kernels.h for what this file
 // may call.
-// GCC 12's AVX-512 headers fill "undefined" vectors by reading them uninitialised, which it then
-// warns about wherever an intrinsic using one is inlined. The warnings point into the header, so
-// silencing them around the include keeps them for this file's own code.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/kernels/x86_intrinsics.h"
 
 #include <cassert>
 #include <cstddef>

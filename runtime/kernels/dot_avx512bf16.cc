@@ -18,11 +18,7 @@
 // both integer sums exact, so the result is the weights' product with x~ and its error
 // sum_i |w_i| |x~_i - x_i|, at most d / 2 * sum_i |w_i| per group: 256 times less than 8-bit
 // activations would give, for the same speed once memory is the limit.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/kernels/x86_intrinsics.h"
 
 #include <cassert>
 #include <cstddef>

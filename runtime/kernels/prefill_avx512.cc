@@ -1,10 +1,6 @@
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx512vnni -mfma; see dot_kernels.h
 // for what this file may call, and prefill_kernels.h for what the kernels compute.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "runtime/kernels/x86_intrinsics.h"
 
 #include <cstddef>
 #include <cstdint>
