@@ -58,7 +58,9 @@ struct DataOptions {
   // The same data for a tool that calibrates on it: one --calibration FILE, text, JSONL or
   // pre-tokenized as its extension says, with the same windowing options.
   void add_calibration_to(CLI::App& command);
-  bool has_file() const { return !text_file.empty() || !tokens_file.empty(); }
+  // The file named by --data (or --calibration) or --tokens; empty when neither was given.
+  const std::string& file() const { return text_file.empty() ? tokens_file : text_file; }
+  bool has_file() const { return !file().empty(); }
   // Reads the file named by --data or --tokens into one token stream for the model in model_dir.
   TokenStream load(const std::string& model_dir, const ModelConfig& config) const;
 

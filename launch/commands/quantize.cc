@@ -108,7 +108,7 @@ void save_estimate(const QuantizeOptions& options, MixedPlanning& planning, cons
   file.model = options.model.model_dir;
   file.settings = options.settings;
   const DataOptions& data = options.calibration;
-  file.calibration = {{"data", data.text_file.empty() ? data.tokens_file : data.text_file},
+  file.calibration = {{"data", data.file()},
                       {"seq_len", data.seq_len},
                       {"num_samples", data.num_samples},
                       {"seed", data.seed}};
@@ -176,8 +176,7 @@ void run_quantize(const QuantizeOptions& options) {
                                              "--sensitivities FILE.json estimated before"
                                            : "--report-ppl needs --calibration FILE");
     }
-    const DataOptions& data = options.calibration;
-    const std::string calibration_file = data.text_file.empty() ? data.tokens_file : data.text_file;
+    const std::string& calibration_file = options.calibration.file();
     if (!calibration_file.empty() && !fs::is_regular_file(calibration_file)) {
       throw std::invalid_argument(fmt::format("calibration file '{}' does not exist", calibration_file));
     }
