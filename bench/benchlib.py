@@ -33,12 +33,18 @@ def cpu_name():
     return platform.processor()
 
 
-def provenance():
-    """One sentence naming the date, commit and machine of a measurement."""
+def measurement_facts():
+    """The date, commit and machine of a measurement made now."""
     # The device machine receives the tree without .git: SHARDLM_COMMIT names the commit there.
     commit = os.environ.get("SHARDLM_COMMIT") or subprocess.run(
         ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return f"Measured {datetime.date.today()} at commit `{commit}` on {cpu_name()}, {os.cpu_count()} cores."
+    return {"date": str(datetime.date.today()), "commit": commit, "cpu": cpu_name(), "cores": os.cpu_count()}
+
+
+def provenance(facts=None):
+    """One sentence naming the date, commit and machine of a measurement (by default, one made now)."""
+    facts = facts or measurement_facts()
+    return f"Measured {facts['date']} at commit `{facts['commit']}` on {facts['cpu']}, {facts['cores']} cores."
 
 
 def replace_section(name, body):

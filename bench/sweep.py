@@ -9,12 +9,16 @@ N*T threads on the same model (the extra 1-rank runs are added to the matrix whe
 
 Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes f32,bf16,bf16-fast,q8,q4]
        [--layouts 1x1,2x1,1x2] [--threads auto | 1,2] [--prompt-tokens 512] [--gen-tokens 32]
-       [--trials 3] [--warmup 1] [--section sweep] [--out DIR] [--no-docs] [--no-plots]
+       [--trials 3] [--warmup 1] [--rounds 1] [--section sweep] [--out DIR] [--no-docs] [--no-plots]
 "bf16-fast" is bf16 weights run with --fast-bf16. With f32 among the formats a table compares one-rank
 runs with the kernel targets (prefill speed against f32 weights, decode against the probe). Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
 fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. Plots need matplotlib
 (python3-matplotlib) or gnuplot (gnuplot-nox); without either they are skipped with a message.
---plots-from DIR/sweep.json --section NAME redraws a section's plots from results kept by --out.
+--rounds R runs the whole matrix R times over, one configuration after another, and reports the median
+of each figure over the rounds: on a machine whose memory bandwidth drifts, every configuration then sees
+the same slow and fast minutes, and each overhead ratio is the median of ratios taken within a round.
+--report-from DIR/sweep.json --section NAME rewrites a section (tables and plots) from results kept by
+--out, running nothing: a sweep cut short keeps the rounds it finished.
 """
 import argparse
 import json
@@ -25,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import BIN, ROOT, provenance, publish, shardlm_output_json
+from benchlib import BIN, ROOT, measurement_facts, provenance, publish, shardlm_output_json
 
 
 def default_layouts(cores):
@@ -74,8 +78,10 @@ def run_bench(args, tp, pp, threads, dtype, out):
     except subprocess.CalledProcessError as error:
         sys.stderr.write(error.stdout + error.stderr)
         raise
+    facts = measurement_facts()
     for r in results:
         r["format"] = dtype
+        r["measured"] = facts
     return results
 
 
@@ -114,6 +120,50 @@ def main_table(results):
     return lines
 
 
+def run_key(result):
+    layout = result["layout"]
+    return (layout["tp"], layout["pp"], layout["replicas"], layout["threads"], weight_format(result),
+            result["prompt_tokens"], result["batch"])
+
+
+def merge_rounds(rounds):
+    """One result per configuration from the results of every round: the median of each figure over the
+    rounds, the least of the minima and the largest of the maxima; generation tok/s of each round kept
+    in generation_tokens_per_s_rounds."""
+    by_key = {}
+    for results in rounds:
+        for r in results:
+            by_key.setdefault(run_key(r), []).append(r)
+    merged = []
+    for runs in by_key.values():
+        result = dict(runs[0])
+        for field, value in runs[0].items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            values = [r[field] for r in runs]
+            if field.endswith("_min"):
+                result[field] = min(values)
+            elif field.endswith("_max"):
+                result[field] = max(values)
+            else:
+                result[field] = statistics.median(values)
+            if isinstance(value, int):
+                result[field] = round(result[field])
+        result["generation_tokens_per_s_rounds"] = [r["generation_tokens_per_s"] for r in runs]
+        result["rounds"] = len(runs)
+        merged.append(result)
+    return merged
+
+
+def generation_ratio(result, base):
+    """Generation tok/s of `result` over that of `base`: the median of the per-round ratios where both
+    ran in rounds."""
+    ours, theirs = result.get("generation_tokens_per_s_rounds"), base.get("generation_tokens_per_s_rounds")
+    if ours and theirs and len(ours) == len(theirs):
+        return statistics.median(a / b for a, b in zip(ours, theirs))
+    return result["generation_tokens_per_s"] / base["generation_tokens_per_s"]
+
+
 def overhead_pairs(results):
     """(N x T result, 1 x N*T result) for every tensor-parallel layout with a matching one-rank run."""
     single = {(weight_format(r), r["prompt_tokens"], r["layout"]["threads"]): r for r in results if ranks_of(r) == 1}
@@ -136,7 +186,7 @@ def overhead_table(pairs):
     ]
     for r, base in pairs:
         n, t = r["layout"]["tp"], r["layout"]["threads"]
-        ratio = r["generation_tokens_per_s"] / base["generation_tokens_per_s"]
+        ratio = generation_ratio(r, base)
         prompt_ratio = r["prompt_tokens_per_s"] / base["prompt_tokens_per_s"]
         lines.append(f"| {n} × {t} | 1 × {n * t} | {weight_format(r)} | {r['prompt_tokens']} | "
                      f"{r['generation_tokens_per_s']:.2f} | {base['generation_tokens_per_s']:.2f} | {ratio:.2f} | "
@@ -260,6 +310,13 @@ def make_plots(results, section):
     return lines
 
 
+def rounds_note(rounds):
+    if rounds == 1:
+        return ""
+    return (f", and the median of that over {rounds} rounds of the whole matrix (each overhead ratio: the median "
+            "of the ratios within a round)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
@@ -273,17 +330,18 @@ def main():
     parser.add_argument("--gen-tokens", type=int, default=32)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1, help="run the whole matrix this many times over")
     parser.add_argument("--no-overhead", action="store_true", help="skip the extra 1-rank runs of the overhead table")
     parser.add_argument("--section", default="sweep", help="docs/benchmarks.md section to rewrite")
     parser.add_argument("--out", help="also keep every result here as sweep.json")
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--no-plots", action="store_true")
-    parser.add_argument("--plots-from", metavar="SWEEP_JSON",
-                        help="only redraw the section's plots from a sweep.json kept by --out, running nothing")
+    parser.add_argument("--report-from", metavar="SWEEP_JSON",
+                        help="only rewrite the section from a sweep.json kept by --out, running nothing")
     args = parser.parse_args()
-    if args.plots_from:
-        with open(args.plots_from) as f:
-            print("\n".join(make_plots(json.load(f), args.section)))
+    if args.report_from:
+        with open(args.report_from) as f:
+            report(json.load(f), args)
         return
 
     if not os.environ.get("SHARDLM_BIN") and not os.path.exists(os.path.join(BIN, "shardlm")):
@@ -300,27 +358,37 @@ def main():
             if tp > 1 and pp == 1 and (1, 1, tp * threads, dtype) not in runs:
                 runs.append((1, 1, tp * threads, dtype))
 
-    results = []
+    rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bench.json")
-        for tp, pp, threads, dtype in runs:
-            results += run_bench(args, tp, pp, threads, dtype, out)
-    results.sort(key=lambda r: (weight_format(r), r["layout"]["pp"] > 1 and r["layout"]["tp"] > 1, r["layout"]["pp"],
-                                ranks_of(r), r["layout"]["threads"], r["prompt_tokens"]))
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "sweep.json"), "w") as f:
-            json.dump(results, f, indent=2)
+        for round_index in range(args.rounds):
+            if args.rounds > 1:
+                print(f"sweep: round {round_index + 1} of {args.rounds}", file=sys.stderr, flush=True)
+            rounds.append([r for tp, pp, threads, dtype in runs for r in run_bench(args, tp, pp, threads, dtype, out)])
+            # Kept after every round, so that a run cut short still leaves its whole rounds.
+            results = merge_rounds(rounds) if args.rounds > 1 else rounds[0]
+            results.sort(key=lambda r: (weight_format(r), r["layout"]["pp"] > 1 and r["layout"]["tp"] > 1,
+                                        r["layout"]["pp"], ranks_of(r), r["layout"]["threads"], r["prompt_tokens"]))
+            if args.out:
+                os.makedirs(args.out, exist_ok=True)
+                with open(os.path.join(args.out, "sweep.json"), "w") as f:
+                    json.dump(results, f, indent=2)
 
-    model = os.path.basename(os.path.normpath(args.model)) if args.model else (
-        os.path.splitext(os.path.basename(args.config))[0] + " (random weights)")
-    machine = results[0]["machine"]
+    report(results, args)
+
+
+def report(results, args):
+    """The section's text from the results: provenance, the tables and the plots."""
+    first = results[0]
+    model = first["model"] + (" (random weights)" if first.get("format", "stored") != "stored" else "")
+    rounds = first.get("rounds", 1)
     lines = [
-        provenance() + f" Kernels: `{machine['kernel']}`. Ranks share the host's cores, so a layout's ranks × "
-        "threads never exceeds them unless --threads says otherwise.",
-        f"Model: `{model}`; batch 1, {args.gen_tokens} generated tokens, median of {args.trials} trials after "
-        f"{args.warmup} warm-up (generation tok/s min–max in brackets). Memory is the peak resident set; decode GB/s "
-        "is the largest rank's weight bytes per decode step time, against that rank's probe (% roofline).",
+        provenance(first.get("measured")) + f" Kernels: `{first['machine']['kernel']}`. Ranks share the host's "
+        "cores, so a layout's ranks × threads never exceeds them unless --threads says otherwise.",
+        f"Model: `{model}`; batch {first['batch']}, {first['gen_tokens']} generated tokens, median of "
+        f"{len(first['trials'])} trials after {first['warmup']} warm-up{rounds_note(rounds)} (generation tok/s "
+        "min–max in brackets). Memory is the peak resident set; decode GB/s is the largest rank's weight bytes per "
+        "decode step time, against that rank's probe (% roofline).",
         "",
     ] + main_table(results)
     targets = targets_table(results)
