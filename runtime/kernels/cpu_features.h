@@ -13,6 +13,11 @@ struct CpuFeatures {
   bool avx512bf16 = false;
   bool avx512vnni = false;
   bool amx_tile = false;
+  bool amx_bf16 = false;
+  bool amx_int8 = false;
+  // Linux lets a process use the AMX tiles only once it has asked (arch_prctl); true where the CPU
+  // has AMX-BF16 and AMX-INT8 and this process has been given them.
+  bool amx_usable = false;
 };
 
 // Detected once, on first use.

@@ -16,6 +16,7 @@ bool cpu_runs(std::string_view name) {
   if (name == "avx2") return cpu.avx2 && cpu.fma && cpu.f16c;
   if (name == "avx512") return cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma && cpu.f16c;
   if (name == "avx512bf16") return cpu_runs("avx512") && cpu.avx512bf16 && cpu.avx512vnni;
+  if (name == "amx") return cpu_runs("avx512bf16") && cpu.amx_usable;
   return false;
 }
 
@@ -24,6 +25,7 @@ const DotKernels* dot_kernels_named(std::string_view name) {
   if (name == "avx2") return &dot_kernels_avx2();
   if (name == "avx512") return &dot_kernels_avx512();
   if (name == "avx512bf16") return &dot_kernels_avx512bf16();
+  if (name == "amx") return &dot_kernels_amx();
   return nullptr;
 }
 
@@ -73,6 +75,16 @@ const DotKernels& dot_kernels_avx512bf16() {
   return kernels;
 }
 
+const DotKernels& dot_kernels_amx() {
+  static const DotKernels kernels = [] {
+    DotKernels set = dot_kernels_avx512bf16();
+    set.name = "amx";
+    set.prefill = &prefill_kernels_amx();
+    return set;
+  }();
+  return kernels;
+}
+
 const DotKernels* dot_kernels_for(std::string_view name) {
   return cpu_runs(name) ? dot_kernels_named(name) : nullptr;
 }
@@ -82,7 +94,7 @@ const DotKernels& select_dot_kernels(const char* requested) {
     const DotKernels* kernels = dot_kernels_named(requested);
     if (kernels == nullptr) {
       throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
-                               ": unknown kernel set (expected scalar, avx2, avx512 or avx512bf16)");
+                               ": unknown kernel set (expected scalar, avx2, avx512, avx512bf16 or amx)");
     }
     if (!cpu_runs(requested)) {
       throw std::runtime_error(std::string("SHARDLM_KERNELS=") + requested +
@@ -90,7 +102,7 @@ const DotKernels& select_dot_kernels(const char* requested) {
     }
     return *kernels;
   }
-  for (const std::string_view name : {"avx512bf16", "avx512", "avx2"}) {
+  for (const std::string_view name : {"amx", "avx512bf16", "avx512", "avx2"}) {
     if (cpu_runs(name)) return *dot_kernels_named(name);
   }
   return dot_kernels_scalar();

@@ -71,8 +71,11 @@ const DotKernels& dot_kernels_avx512();
 // The avx512 set with the dot-product decode kernels above and the AVX-512 BF16 and VNNI prefill
 // kernels.
 const DotKernels& dot_kernels_avx512bf16();
+// The avx512bf16 set with the AMX prefill kernels: decode, one token at a time, waits on memory and
+// keeps the AVX-512 kernels.
+const DotKernels& dot_kernels_amx();
 
-// The set called name ("scalar", "avx2", "avx512" or "avx512bf16"), or null if there is none by that name or this
+// The set called name ("scalar", "avx2", "avx512", "avx512bf16" or "amx"), or null if there is none by that name or this
 // CPU cannot run it.
 const DotKernels* dot_kernels_for(std::string_view name);
 

@@ -101,13 +101,12 @@ void matmul_prefill(ThreadPool& pool, const PrefillKernels& kernels, const Weigh
   PrefillActivations a;
   a.n_tokens = n_tokens;
   a.cols = w.cols;
-  const std::size_t value_bytes =
-      quantized ? w.cols : (split ? 2 : 1) * ((w.cols + 1) / 2) * sizeof(std::uint32_t);
-  a.stride = (value_bytes + 63) / 64 * 64;
+  a.stride = (kernels.activation_bytes(w, split) + 63) / 64 * 64;
+  const std::size_t buffer_tokens = (n_tokens + kernels.token_block - 1) / kernels.token_block * kernels.token_block;
   const std::size_t group_floats = n_tokens * n_groups;
-  std::uint8_t* buffer = activation_scratch(n_tokens * a.stride + 2 * group_floats * sizeof(float));
+  std::uint8_t* buffer = activation_scratch(buffer_tokens * a.stride + 2 * group_floats * sizeof(float));
   a.values = buffer;
-  a.group_steps = reinterpret_cast<float*>(buffer + n_tokens * a.stride);
+  a.group_steps = reinterpret_cast<float*>(buffer + buffer_tokens * a.stride);
   a.group_sums = a.group_steps + group_floats;
   const PrepareFn prepare = quantized ? kernels.prepare_affine
                             : split   ? kernels.prepare_bf16

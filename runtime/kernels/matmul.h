@@ -25,8 +25,8 @@ ActivationRounding matmul_activation_rounding(const WeightMatrix& w, std::size_t
 // The plain scalar definition of matmul, accumulating in double; the tests compare against it.
 void matmul_reference(const WeightMatrix& w, const float* x, std::size_t n_tokens, float* y);
 
-// Name of the SIMD kernel set chosen for this CPU at run time ("avx512bf16", "avx512", "avx2" or
-// "scalar").
+// Name of the SIMD kernel set chosen for this CPU at run time ("amx", "avx512bf16", "avx512", "avx2"
+// or "scalar").
 const char* matmul_kernel_name();
 
 }  // namespace shardlm

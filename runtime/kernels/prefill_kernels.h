@@ -31,8 +31,8 @@ struct PrefillActivations {
   std::size_t n_tokens = 0;
   std::size_t cols = 0;
   std::size_t stride = 0;          // bytes from one token's values to the next
-  // bf16 pairs (high, low), bf16 rounded once (Bf16Activations::kRounded), or bytes x8 + 128
-  // (quantized weights)
+  // bf16 pairs split into high and low parts, bf16 rounded once (Bf16Activations::kRounded), or
+  // bytes x8 + 128 (quantized weights), in the order the kernel set's prepare functions choose
   std::uint8_t* values = nullptr;
   float* group_steps = nullptr;    // quantized weights: d of each token and group, [n_tokens][groups]
   float* group_sums = nullptr;     // quantized weights: sum of x over each group, [n_tokens][groups]
@@ -46,9 +46,16 @@ using PrepareFn = void (*)(const WeightMatrix& w, const float* x, std::size_t to
 using PrefillRowsFn = void (*)(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end,
                                const PrefillActivations& x, float* y);
 
+// Bytes of one token's prepared activations for matrix w, before rounding up to a cache line.
+using ActivationBytesFn = std::size_t (*)(const WeightMatrix& w, bool split_bf16);
+
 struct PrefillKernels {
   // Rows are packed and computed in blocks of this many; the threads share out whole blocks.
   std::size_t row_block;
+  // The activations buffer holds a whole multiple of this many tokens: the kernels may read the
+  // tokens past n_tokens (whatever they hold) but use nothing computed from them.
+  std::size_t token_block;
+  ActivationBytesFn activation_bytes;
   PrepareFn prepare_bf16;
   PrefillRowsFn rows_bf16;
   // The same with each activation rounded to bf16 once.
@@ -60,5 +67,10 @@ struct PrefillKernels {
 
 // The AVX-512 BF16 / VNNI kernels, whether or not this CPU can run them.
 const PrefillKernels& prefill_kernels_avx512();
+
+// The same products on the AMX tile units (AMX-BF16 and AMX-INT8), with the same activation
+// rounding, whether or not this CPU can run them. The calling thread must have the operating
+// system's permission to use AMX (cpu_features.h).
+const PrefillKernels& prefill_kernels_amx();
 
 }  // namespace shardlm

@@ -158,7 +158,9 @@ TEST(SensitivityTest, RanksModulesLikeTheirMeasuredKlIncrease) {
   const char* windows = std::getenv("SHARDLM_SENSITIVITY_WINDOWS");
   const std::int64_t count = windows != nullptr ? std::atoll(windows) : 4;
   EXPECT_GE(sensitivity_rank_correlation({{3, 64}, {4, 64}}, 128, count), 0.7);
-  if (windows != nullptr) EXPECT_GE(sensitivity_rank_correlation({{4, 64}, {8, 64}}, 128, count), 0.7);
+  if (windows != nullptr) {
+    EXPECT_GE(sensitivity_rank_correlation({{4, 64}, {8, 64}}, 128, count), 0.7);
+  }
 }
 
 TEST(SensitivityTest, FactoredContractionEqualsTheWholeGradients) {

@@ -226,7 +226,7 @@ TEST(ThreadPool, WorkersThatFellAsleepWakeUp) {
 // ---------------------------------------------------------------------------------------------
 // Dot kernels and matmul.
 
-const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16"};
+const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16", "amx"};
 const DType kDTypes[] = {DType::F32, DType::F16, DType::BF16};
 
 // A weight matrix stored in a bigger buffer: row_stride - cols padding elements after each row and
@@ -332,6 +332,8 @@ TEST(CpuFeatures, KernelSetsFollowTheFeatures) {
             cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.fma && cpu.f16c);
   EXPECT_EQ(dot_kernels_for("avx512bf16") != nullptr,
             dot_kernels_for("avx512") != nullptr && cpu.avx512bf16 && cpu.avx512vnni);
+  EXPECT_EQ(dot_kernels_for("amx") != nullptr, dot_kernels_for("avx512bf16") != nullptr && cpu.amx_usable);
+  EXPECT_EQ(cpu.amx_usable, cpu.amx_tile && cpu.amx_bf16 && cpu.amx_int8 && cpu.amx_usable);
   EXPECT_EQ(dot_kernels_for("sse"), nullptr);
   // AVX-512 implies the rest on every CPU that has it.
   if (cpu.avx512f) {
@@ -341,7 +343,8 @@ TEST(CpuFeatures, KernelSetsFollowTheFeatures) {
 
 TEST(DotKernelSelection, PicksTheBestSetUnlessForced) {
   const DotKernels& best = select_dot_kernels(nullptr);
-  const DotKernels* expected = dot_kernels_for("avx512bf16");
+  const DotKernels* expected = dot_kernels_for("amx");
+  if (expected == nullptr) expected = dot_kernels_for("avx512bf16");
   if (expected == nullptr) expected = dot_kernels_for("avx512");
   if (expected == nullptr) expected = dot_kernels_for("avx2");
   if (expected == nullptr) expected = dot_kernels_for("scalar");

@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "runtime/kernels/bf16_activations.h"
@@ -23,10 +24,13 @@
 namespace shardlm {
 namespace {
 
-// The prefill kernels of this CPU, or null where it lacks AVX-512 BF16 or VNNI.
-const PrefillKernels* prefill_kernels() {
-  const DotKernels* set = dot_kernels_for("avx512bf16");
-  return set == nullptr ? nullptr : set->prefill;
+// Every set of prefill kernels that this CPU runs (AVX-512 BF16 / VNNI, AMX), by name.
+std::vector<std::pair<std::string, const PrefillKernels*>> prefill_kernel_sets() {
+  std::vector<std::pair<std::string, const PrefillKernels*>> sets;
+  for (const char* name : {"avx512bf16", "amx"}) {
+    if (const DotKernels* set = dot_kernels_for(name); set != nullptr) sets.emplace_back(name, set->prefill);
+  }
+  return sets;
 }
 
 std::vector<float> random_activations(std::size_t n, std::mt19937& rng) {
@@ -40,13 +44,15 @@ std::vector<float> random_activations(std::size_t n, std::mt19937& rng) {
 // tokens, as two threads would.
 class Prepared {
  public:
-  Prepared(PrepareFn prepare, const WeightMatrix& w, const std::vector<float>& x,
-           std::size_t n_tokens) {
+  Prepared(const PrefillKernels& kernels, PrepareFn prepare, const WeightMatrix& w,
+           const std::vector<float>& x, std::size_t n_tokens) {
     const std::size_t n_groups = w.quantized() ? w.cols / w.quant.group_size : 0;
     a_.n_tokens = n_tokens;
     a_.cols = w.cols;
-    a_.stride = (w.quantized() ? w.cols : 2 * ((w.cols + 1) / 2) * 4) + 64;
-    values_.assign(n_tokens * a_.stride, 0xee);
+    // A stride past what the values need, so that a kernel reading the wrong bytes is caught.
+    a_.stride = kernels.activation_bytes(w, prepare == kernels.prepare_bf16) + 64;
+    const std::size_t buffer_tokens = (n_tokens + kernels.token_block - 1) / kernels.token_block * kernels.token_block;
+    values_.assign(buffer_tokens * a_.stride, 0xee);
     steps_.assign(n_tokens * n_groups, NAN);
     sums_.assign(n_tokens * n_groups, NAN);
     a_.values = values_.data();
@@ -114,19 +120,20 @@ struct Bf16Weights {
 // in double: within activation_bits significant bits of the activations, each term moving by at most
 // 2^-activation_bits of itself, on top of f32 accumulation. Returns the largest error seen as a
 // fraction of that row's sum |w x|.
-double check_bf16_prefill(PrepareFn prepare, PrefillRowsFn rows_fn, int activation_bits, std::mt19937& rng) {
+double check_bf16_prefill(const PrefillKernels& kernels, PrepareFn prepare, PrefillRowsFn rows_fn,
+                          int activation_bits, std::mt19937& rng) {
   double largest = 0.0;
   std::size_t case_index = 0;
   for (const std::size_t cols : {1, 2, 3, 17, 64, 257, 600}) {
     for (const std::size_t rows : {1, 31, 32, 33, 70}) {
-      for (const std::size_t n_tokens : {1, 5, 12, 13, 29}) {
+      for (const std::size_t n_tokens : {1, 5, 12, 13, 29, 40}) {
         const Bf16Weights weights(rows, cols, case_index++ % 3, rng);
         const WeightMatrix& w = weights.view;
         const std::vector<float> x = random_activations(n_tokens * cols, rng);
         std::vector<float> expected(n_tokens * rows);
         matmul_reference(w, x.data(), n_tokens, expected.data());
 
-        const Prepared prepared(prepare, w, x, n_tokens);
+        const Prepared prepared(kernels, prepare, w, x, n_tokens);
         const std::size_t row_begin = rows > 40 ? 3 : 0;
         const std::vector<float> y = run_rows(rows_fn, w, prepared, row_begin, rows);
         const std::vector<float> dense = widened(w);
@@ -155,28 +162,32 @@ double check_bf16_prefill(PrepareFn prepare, PrefillRowsFn rows_fn, int activati
 // Rounding x to bf16 only once would miss this bound by a factor of about 256, so the test also
 // catches a kernel that drops the low parts.
 TEST(PrefillBf16, MatchesTheReferenceWithin16BitsOfTheActivations) {
-  const PrefillKernels* kernels = prefill_kernels();
-  if (kernels == nullptr) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
-  std::mt19937 rng(11);
-  check_bf16_prefill(kernels->prepare_bf16, kernels->rows_bf16, 16, rng);
+  if (prefill_kernel_sets().empty()) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
+  for (const auto& [name, kernels] : prefill_kernel_sets()) {
+    SCOPED_TRACE(name);
+    std::mt19937 rng(11);
+    check_bf16_prefill(*kernels, kernels->prepare_bf16, kernels->rows_bf16, 16, rng);
+  }
 }
 
 // Rounded once to bf16 (round to nearest even, 8 significant bits), each activation moves by at most
 // half a unit in its last place, 2^-8 of itself. The kernels must really round: somewhere the error
 // must pass what the split form allows (2^-16) by far, here 2^-11 of the row's sum |w x|.
 TEST(PrefillBf16, RoundedActivationsStayWithin8Bits) {
-  const PrefillKernels* kernels = prefill_kernels();
-  if (kernels == nullptr) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
-  std::mt19937 rng(12);
-  const double largest = check_bf16_prefill(kernels->prepare_bf16_rounded, kernels->rows_bf16_rounded, 8, rng);
-  EXPECT_GT(largest, std::ldexp(1.0, -11));
+  if (prefill_kernel_sets().empty()) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
+  for (const auto& [name, kernels] : prefill_kernel_sets()) {
+    SCOPED_TRACE(name);
+    std::mt19937 rng(12);
+    const double largest =
+        check_bf16_prefill(*kernels, kernels->prepare_bf16_rounded, kernels->rows_bf16_rounded, 8, rng);
+    EXPECT_GT(largest, std::ldexp(1.0, -11));
+  }
 }
 
 // matmul takes the rounded kernels for bf16 prefill while Bf16Activations::kRounded is set, and says
 // so; decode and the other dtypes are unaffected.
 TEST(PrefillBf16, TheFastSettingSwitchesMatmulToRoundedActivations) {
-  const PrefillKernels* kernels = prefill_kernels();
-  if (kernels == nullptr || active_dot_kernels().prefill == nullptr) {
+  if (active_dot_kernels().prefill == nullptr) {
     GTEST_SKIP() << "no AVX-512 BF16 / VNNI prefill kernels in the active set";
   }
   std::mt19937 rng(13);
@@ -325,9 +336,7 @@ void expect_within_activation_steps(const RandomQuantized& m, const std::vector<
   }
 }
 
-TEST(PrefillAffine, MatchesTheReferenceWithinHalfAStepOfTheActivations) {
-  const PrefillKernels* kernels = prefill_kernels();
-  if (kernels == nullptr) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
+void check_affine_prefill(const PrefillKernels& kernels) {
   std::mt19937 rng(5);
   const DType dtypes[] = {DType::F32, DType::F16, DType::BF16};
   std::size_t case_index = 0;
@@ -337,7 +346,7 @@ TEST(PrefillAffine, MatchesTheReferenceWithinHalfAStepOfTheActivations) {
       // 20 groups are more than one slice of the panel for every group size.
       for (const std::size_t cols : {g, 3 * g, 20 * g}) {
         const std::size_t rows = case_index % 2 == 0 ? 33 : 5;
-        const std::size_t n_tokens = case_index % 3 == 0 ? 13 : 6;
+        const std::size_t n_tokens = case_index % 3 == 0 ? 13 : (case_index % 3 == 1 ? 6 : 37);
         const RandomQuantized m(bits, group, dtypes[case_index % 3], rows, cols, rng);
         ++case_index;
         const WeightMatrix& w = m.view();
@@ -345,12 +354,21 @@ TEST(PrefillAffine, MatchesTheReferenceWithinHalfAStepOfTheActivations) {
         // A group of zeros (step 0) and one of an outlier among small values.
         std::fill(x.begin(), x.begin() + group, 0.0f);
         if (x.size() > 2 * g) x[g + 3] = 50.0f;
-        const Prepared prepared(kernels->prepare_affine, w, x, n_tokens);
-        const std::vector<float> y = run_rows(kernels->rows_affine, w, prepared, 1, rows);
+        const Prepared prepared(kernels, kernels.prepare_affine, w, x, n_tokens);
+        const std::vector<float> y = run_rows(kernels.rows_affine, w, prepared, 1, rows);
         expect_within_activation_steps(m, x, n_tokens, y, 1, "rows_affine");
-        if (HasFatalFailure()) return;
+        if (::testing::Test::HasFatalFailure()) return;
       }
     }
+  }
+}
+
+TEST(PrefillAffine, MatchesTheReferenceWithinHalfAStepOfTheActivations) {
+  if (prefill_kernel_sets().empty()) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
+  for (const auto& [name, kernels] : prefill_kernel_sets()) {
+    SCOPED_TRACE(name);
+    check_affine_prefill(*kernels);
+    if (HasFatalFailure()) return;
   }
 }
 
@@ -358,18 +376,19 @@ TEST(PrefillAffine, MatchesTheReferenceWithinHalfAStepOfTheActivations) {
 // error, so all that is left is f32 accumulation: the integer dot products, the offset that makes the
 // codes signed and its correction through the bias must be exact.
 TEST(PrefillAffine, IsExactForActivationsOnTheQuantizationGrid) {
-  const PrefillKernels* kernels = prefill_kernels();
-  if (kernels == nullptr) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
+  if (prefill_kernel_sets().empty()) GTEST_SKIP() << "no AVX-512 BF16 / VNNI on this CPU";
   std::mt19937 rng(8);
+  for (const auto& [name, kernels] : prefill_kernel_sets()) {
   for (const int bits : {4, 8}) {
-    const std::size_t rows = 40, cols = 256, n_tokens = 7;
+  for (const std::size_t n_tokens : {7, 37}) {
+    const std::size_t rows = 40, cols = 256;
     const RandomQuantized m(bits, 64, DType::BF16, rows, cols, rng);
     std::vector<float> x(n_tokens * cols);
     std::uniform_int_distribution<int> step(-127, 127);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 64 == 0 ? 127.0f * 0.125f : step(rng) * 0.125f;
     std::vector<float> expected(n_tokens * rows);
     matmul_reference(m.view(), x.data(), n_tokens, expected.data());
-    const Prepared prepared(kernels->prepare_affine, m.view(), x, n_tokens);
+    const Prepared prepared(*kernels, kernels->prepare_affine, m.view(), x, n_tokens);
     const std::vector<float> y = run_rows(kernels->rows_affine, m.view(), prepared, 0, rows);
     const std::vector<float> dense = widened(m.view());
     const std::vector<float> scales = m.widened_scales();
@@ -381,9 +400,11 @@ TEST(PrefillAffine, IsExactForActivationsOnTheQuantizationGrid) {
                        m.centred_size(r, c, scales) * std::fabs(x[t * cols + c]);
         }
         ASSERT_NEAR(y[t * rows + r], expected[t * rows + r], accumulation_error(cols, magnitude))
-            << bits << "-bit token " << t << " row " << r;
+            << name << " " << bits << "-bit token " << t << " row " << r;
       }
     }
+  }
+  }
   }
 }
 

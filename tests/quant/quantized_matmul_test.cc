@@ -26,7 +26,7 @@ using quant_test::QuantizedLayout;
 using quant_test::QuantizedMatrix;
 using quant_test::random_activations;
 
-const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16"};
+const char* const kKernelSetNames[] = {"scalar", "avx2", "avx512", "avx512bf16", "amx"};
 const int kBits[] = {2, 3, 4, 5, 6, 8};
 const int kGroupSizes[] = {32, 64, 128};
 const DType kScaleDTypes[] = {DType::F32, DType::F16, DType::BF16};
@@ -388,14 +388,14 @@ TEST(QuantizedMatmul, PrefillDequantizesLargeMatricesInSeveralBlocks) {
 
 // The bounds above come from what the kernels say they do to the activations; this pins what they
 // say, so that a kernel cannot pass by claiming a coarser rounding than it needs. Only the
-// avx512bf16 set rounds: to 16 bits for decode of 8-bit codes and of 4-bit codes in groups of 64 or
-// more, to 8 bits for prefill of 8- and 4-bit codes.
+// avx512bf16 and amx sets round: to 16 bits for decode of 8-bit codes and of 4-bit codes in groups of
+// 64 or more, to 8 bits for prefill of 8- and 4-bit codes.
 TEST(QuantizedMatmul, DeclaresHowItRoundsTheActivations) {
   std::mt19937 rng(10);
   for (const char* set_name : kKernelSetNames) {
     const DotKernels* kernels = dot_kernels_for(set_name);
     if (kernels == nullptr) continue;
-    const bool rounds = std::string(set_name) == "avx512bf16";
+    const bool rounds = std::string(set_name) == "avx512bf16" || std::string(set_name) == "amx";
     for (const int bits : kBits) {
       for (const int group : kGroupSizes) {
         const QuantizedMatrix m({bits, group}, DType::BF16, 2, 128, QuantizedLayout{}, rng);
