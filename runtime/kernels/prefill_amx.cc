@@ -82,6 +82,24 @@ struct BlockOutput {
   float* corner(std::size_t i, std::size_t j) const { return y + i * kHalf * stride + j * kHalf; }
 };
 
+// A pass packs this many panels (256 rows) and takes each token block's slice of activations, which
+// stays in L1, through all of them: the activations then come from L3 once per 256 rows rather than
+// once per panel, which the tile units would otherwise wait on.
+constexpr std::size_t kPanelsPerPass = 8;
+
+// The panels of the pass that starts at row r0 and ends at most at row_end.
+struct PassRows {
+  PassRows(std::size_t r0, std::size_t row_end)
+      : first(r0), n_rows(smaller(kPanelsPerPass * kPanelRows, row_end - r0)),
+        n_panels((n_rows + kPanelRows - 1) / kPanelRows) {}
+  std::size_t first_row(std::size_t p) const { return first + p * kPanelRows; }
+  std::size_t rows_of_panel(std::size_t p) const { return smaller(kPanelRows, n_rows - p * kPanelRows); }
+
+  std::size_t first;
+  std::size_t n_rows;
+  std::size_t n_panels;
+};
+
 // ---------------------------------------------------------------------------------------------
 // Dense bf16 weights: tdpbf16ps. The f32 accumulators live in the C tiles and are loaded from y and
 // stored back once per slice of the columns; a quarter of the block cut by the last token or row
@@ -229,25 +247,31 @@ void rows_bf16(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end
                const PrefillActivations& x, float* y) {
   const std::size_t n_steps = bf16_steps(w.cols);
   const std::size_t padded_pairs = n_steps * kHalf;
+  const std::size_t panel_words = padded_pairs * kPanelRows;
   const std::size_t slice_steps = kSliceBytes / (kHalf * kPanelRowBytes);
-  auto* panel = static_cast<std::uint32_t*>(
-      aligned_scratch(kPanel, padded_pairs * kPanelRows * sizeof(std::uint32_t)));
+  auto* panels = static_cast<std::uint32_t*>(
+      aligned_scratch(kPanel, kPanelsPerPass * panel_words * sizeof(std::uint32_t)));
   alignas(64) float spill[kHalf * kHalf];
   const TileScope tiles(kStepBytes);
-  for (std::size_t r0 = row_begin; r0 < row_end; r0 += kPanelRows) {
-    const std::size_t n_rows = smaller(kPanelRows, row_end - r0);
-    pack_bf16_panel(w, r0, n_rows, padded_pairs, panel);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += kPanelsPerPass * kPanelRows) {
+    const PassRows pass(r0, row_end);
+    for (std::size_t p = 0; p < pass.n_panels; ++p) {
+      pack_bf16_panel(w, pass.first_row(p), pass.rows_of_panel(p), padded_pairs, panels + p * panel_words);
+    }
     stores_before_tile_loads();
     for (std::size_t s0 = 0; s0 < n_steps; s0 += slice_steps) {
       const std::size_t steps = smaller(slice_steps, n_steps - s0);
-      const std::uint32_t* slice = panel + s0 * kHalf * kPanelRows;
       for (std::size_t t0 = 0; t0 < x.n_tokens; t0 += kBlockTokens) {
-        const BlockOutput out{y + t0 * w.rows + r0, w.rows, smaller(kBlockTokens, x.n_tokens - t0), n_rows};
+        const std::size_t n_tokens = smaller(kBlockTokens, x.n_tokens - t0);
         const std::uint8_t* block_x = x.values + t0 * x.stride + s0 * bf16_step_bytes<kSplit>();
-        if (out.n_tokens > kHalf) {
-          bf16_block<kSplit, true>(slice, steps, block_x, x.stride, s0 > 0, out, spill);
-        } else {
-          bf16_block<kSplit, false>(slice, steps, block_x, x.stride, s0 > 0, out, spill);
+        for (std::size_t p = 0; p < pass.n_panels; ++p) {
+          const std::uint32_t* slice = panels + p * panel_words + s0 * kHalf * kPanelRows;
+          const BlockOutput out{y + t0 * w.rows + pass.first_row(p), w.rows, n_tokens, pass.rows_of_panel(p)};
+          if (n_tokens > kHalf) {
+            bf16_block<kSplit, true>(slice, steps, block_x, x.stride, s0 > 0, out, spill);
+          } else {
+            bf16_block<kSplit, false>(slice, steps, block_x, x.stride, s0 > 0, out, spill);
+          }
         }
       }
     }
@@ -341,30 +365,39 @@ void rows_affine(const WeightMatrix& w, std::size_t row_begin, std::size_t row_e
   const std::size_t step_bytes = smaller(group, kStepBytes);
   const std::size_t n_quads = w.cols / 4;
   const std::size_t slice_groups = kSliceBytes / (kPanelRows * group) > 0 ? kSliceBytes / (kPanelRows * group) : 1;
+  // Per panel of the pass: the groups' parameters, then the codes (whole cache lines, so that both
+  // stay aligned).
   const std::size_t code_bytes = n_quads * kPanelRows * sizeof(std::uint32_t);
-  auto* params = static_cast<GroupParams*>(
-      aligned_scratch(kPanel, n_groups * sizeof(GroupParams) + code_bytes));
-  auto* panel = reinterpret_cast<std::uint32_t*>(params + n_groups);
+  const std::size_t panel_bytes = n_groups * sizeof(GroupParams) + code_bytes;
+  auto* panels = static_cast<std::uint8_t*>(aligned_scratch(kPanel, kPanelsPerPass * panel_bytes));
+  const auto params_of = [&](std::size_t p) { return reinterpret_cast<GroupParams*>(panels + p * panel_bytes); };
+  const auto codes_of = [&](std::size_t p) { return reinterpret_cast<std::uint32_t*>(params_of(p) + n_groups); };
   auto* codes = reinterpret_cast<std::uint8_t*>(kernel_scratch(kRowCodes, w.cols / 4 + 1));
   alignas(64) float sums_of_block[kBlockTokens * kBlockTokens];
   alignas(64) std::int32_t dots[kBlockTokens * kBlockTokens];
   const TileScope tiles(step_bytes);
-  for (std::size_t r0 = row_begin; r0 < row_end; r0 += kPanelRows) {
-    const std::size_t n_rows = smaller(kPanelRows, row_end - r0);
-    pack_affine_panel(w, r0, n_rows, panel, params, codes);
+  for (std::size_t r0 = row_begin; r0 < row_end; r0 += kPanelsPerPass * kPanelRows) {
+    const PassRows pass(r0, row_end);
+    for (std::size_t p = 0; p < pass.n_panels; ++p) {
+      pack_affine_panel(w, pass.first_row(p), pass.rows_of_panel(p), codes_of(p), params_of(p), codes);
+    }
     stores_before_tile_loads();
     for (std::size_t g0 = 0; g0 < n_groups; g0 += slice_groups) {
-      const AffineSlice slice{panel + g0 * (group / 4) * kPanelRows, params + g0,
-                              smaller(slice_groups, n_groups - g0), group / step_bytes, step_bytes};
+      const std::size_t groups = smaller(slice_groups, n_groups - g0);
       for (std::size_t t0 = 0; t0 < x.n_tokens; t0 += kBlockTokens) {
-        const BlockOutput out{y + t0 * w.rows + r0, w.rows, smaller(kBlockTokens, x.n_tokens - t0), n_rows};
+        const std::size_t n_tokens = smaller(kBlockTokens, x.n_tokens - t0);
         const std::uint8_t* block_x = x.values + t0 * x.stride + g0 * group;
         const float* steps = x.group_steps + t0 * n_groups + g0;
         const float* sums = x.group_sums + t0 * n_groups + g0;
-        if (out.n_tokens > kHalf) {
-          affine_block<true>(slice, block_x, x.stride, steps, sums, n_groups, g0 > 0, out, sums_of_block, dots);
-        } else {
-          affine_block<false>(slice, block_x, x.stride, steps, sums, n_groups, g0 > 0, out, sums_of_block, dots);
+        for (std::size_t p = 0; p < pass.n_panels; ++p) {
+          const AffineSlice slice{codes_of(p) + g0 * (group / 4) * kPanelRows, params_of(p) + g0, groups,
+                                  group / step_bytes, step_bytes};
+          const BlockOutput out{y + t0 * w.rows + pass.first_row(p), w.rows, n_tokens, pass.rows_of_panel(p)};
+          if (n_tokens > kHalf) {
+            affine_block<true>(slice, block_x, x.stride, steps, sums, n_groups, g0 > 0, out, sums_of_block, dots);
+          } else {
+            affine_block<false>(slice, block_x, x.stride, steps, sums, n_groups, g0 > 0, out, sums_of_block, dots);
+          }
         }
       }
     }

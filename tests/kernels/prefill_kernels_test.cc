@@ -116,7 +116,8 @@ struct Bf16Weights {
 };
 
 // Runs one pair of bf16 prefill kernels on random shapes (odd column counts end in half a pair; 600
-// columns are more than one slice of the panel) and checks every result against the scalar reference
+// columns are more than one slice of the panel; 300 rows more than one pass of the AMX kernels, 40
+// tokens more than one block of them) and checks every result against the scalar reference
 // in double: within activation_bits significant bits of the activations, each term moving by at most
 // 2^-activation_bits of itself, on top of f32 accumulation. Returns the largest error seen as a
 // fraction of that row's sum |w x|.
@@ -125,7 +126,7 @@ double check_bf16_prefill(const PrefillKernels& kernels, PrepareFn prepare, Pref
   double largest = 0.0;
   std::size_t case_index = 0;
   for (const std::size_t cols : {1, 2, 3, 17, 64, 257, 600}) {
-    for (const std::size_t rows : {1, 31, 32, 33, 70}) {
+    for (const std::size_t rows : {1, 31, 32, 33, 70, 300}) {
       for (const std::size_t n_tokens : {1, 5, 12, 13, 29, 40}) {
         const Bf16Weights weights(rows, cols, case_index++ % 3, rng);
         const WeightMatrix& w = weights.view;
@@ -345,7 +346,7 @@ void check_affine_prefill(const PrefillKernels& kernels) {
       const auto g = static_cast<std::size_t>(group);
       // 20 groups are more than one slice of the panel for every group size.
       for (const std::size_t cols : {g, 3 * g, 20 * g}) {
-        const std::size_t rows = case_index % 2 == 0 ? 33 : 5;
+        const std::size_t rows = case_index % 4 == 3 ? 270 : (case_index % 2 == 0 ? 33 : 5);
         const std::size_t n_tokens = case_index % 3 == 0 ? 13 : (case_index % 3 == 1 ? 6 : 37);
         const RandomQuantized m(bits, group, dtypes[case_index % 3], rows, cols, rng);
         ++case_index;
