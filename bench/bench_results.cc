@@ -64,7 +64,7 @@ MachineInfo this_machine() {
   }
   machine.cores = static_cast<int>(std::thread::hardware_concurrency());
   machine.kernel = matmul_kernel_name();
-  if (bf16_activations() == Bf16Activations::kRounded) machine.kernel += " (--fast-bf16)";
+  if (bf16_activations() == Bf16Activations::kSplit) machine.kernel += " (--exact-bf16)";
   return machine;
 }
 

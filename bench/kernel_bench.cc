@@ -24,13 +24,14 @@
 namespace shardlm::bench {
 namespace {
 
-// A format with "-fast" appended (bf16-fast) runs with Bf16Activations::kRounded.
-constexpr std::string_view kFastSuffix = "-fast";
+// bf16 runs prefill as the shardlm command does by default, with Bf16Activations::kRounded; with
+// "-exact" appended (bf16-exact), as under --exact-bf16, with Bf16Activations::kSplit.
+constexpr std::string_view kExactSuffix = "-exact";
 
 struct Options {
   std::string config = "bench/configs/llama-1b.json";
   std::size_t threads = 2;
-  std::vector<std::string> formats{"f32", "bf16", "bf16-fast", "q8", "q4"};
+  std::vector<std::string> formats{"f32", "bf16", "bf16-exact", "q8", "q4"};
   int runs = 5;
   std::size_t batch = 1;
   std::size_t prompt_tokens = 512;
@@ -93,16 +94,16 @@ std::vector<WeightMatrix> decoder_matrices(const ModelWeights& weights) {
 }
 
 Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& config, const std::string& name) {
-  const bool fast = name.ends_with(kFastSuffix);
-  const RandomWeightFormat format = parse_weight_format(fast ? name.substr(0, name.size() - kFastSuffix.size()) : name);
-  if (fast && (format.quantized() || format.dtype != DType::BF16)) {
-    throw std::invalid_argument("'" + name + "': only bf16 has a fast form (bf16-fast)");
+  const bool exact = name.ends_with(kExactSuffix);
+  const RandomWeightFormat format = parse_weight_format(exact ? name.substr(0, name.size() - kExactSuffix.size()) : name);
+  if (exact && (format.quantized() || format.dtype != DType::BF16)) {
+    throw std::invalid_argument("'" + name + "': only bf16 has an exact form (bf16-exact)");
   }
   ModelSlice slice = ModelSlice::whole(config);
   slice.has_embedding = false;  // decode reads the LM head, not the embedding
   const ModelWeights weights = random_model_weights(config, slice, format, 1, pool);
   const std::vector<WeightMatrix> matrices = decoder_matrices(weights);
-  set_bf16_activations(fast ? Bf16Activations::kRounded : Bf16Activations::kSplit);
+  set_bf16_activations(exact ? Bf16Activations::kSplit : Bf16Activations::kRounded);
 
   Result result;
   result.format = name;
@@ -181,7 +182,7 @@ int main(int argc, char** argv) {
   shardlm::bench::Options options;
   app.add_option("--config", options.config, "config.json giving the decoder's shape")->capture_default_str();
   app.add_option("--threads", options.threads)->capture_default_str();
-  app.add_option("--formats", options.formats, "f32, bf16, q8, q4; bf16-fast rounds bf16 prefill's activations once")
+  app.add_option("--formats", options.formats, "f32, bf16, q8, q4; bf16-exact splits bf16 prefill's activations in two bf16 parts")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--runs", options.runs, "Timed runs; the median counts")->capture_default_str()->check(CLI::PositiveNumber);

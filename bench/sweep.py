@@ -7,10 +7,10 @@ Each layout runs as one MPI job through launch/shardlm-run. Besides the main tab
 distributed-overhead comparison: every tensor-parallel layout of N ranks x T threads against one rank of
 N*T threads on the same model (the extra 1-rank runs are added to the matrix when missing).
 
-Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes f32,bf16,bf16-fast,q8,q4]
+Usage: python3 bench/sweep.py [--config bench/configs/llama-1b.json | --model DIR] [--dtypes f32,bf16,bf16-exact,q8,q4]
        [--layouts 1x1,2x1,1x2] [--threads auto | 1,2] [--prompt-tokens 512] [--gen-tokens 32]
        [--trials 3] [--warmup 1] [--rounds 1] [--section sweep] [--out DIR] [--no-docs] [--no-plots]
-"bf16-fast" is bf16 weights run with --fast-bf16. With f32 among the formats a table compares one-rank
+"bf16-exact" is bf16 weights run with --exact-bf16. With f32 among the formats a table compares one-rank
 runs with the kernel targets (prefill speed against f32 weights, decode against the probe). Layouts are TPxPP. Threads "auto" gives each rank cores / ranks threads. Without --layouts the matrix
 fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. Plots need matplotlib
 (python3-matplotlib) or gnuplot (gnuplot-nox); without either they are skipped with a message.
@@ -69,9 +69,9 @@ def run_bench(args, tp, pp, threads, dtype, out):
     if args.model:
         command += ["--model", args.model]
     else:
-        command += ["--config", args.config, "--dummy", "--dtype", dtype.removesuffix(FAST_SUFFIX)]
-    if dtype.endswith(FAST_SUFFIX):
-        command.append("--fast-bf16")
+        command += ["--config", args.config, "--dummy", "--dtype", dtype.removesuffix(EXACT_SUFFIX)]
+    if dtype.endswith(EXACT_SUFFIX):
+        command.append("--exact-bf16")
     print(f"sweep: tp{tp} pp{pp}, {threads} threads/rank, {dtype}", file=sys.stderr, flush=True)
     try:
         results = shardlm_output_json(tp * pp, command, out)
@@ -85,8 +85,9 @@ def run_bench(args, tp, pp, threads, dtype, out):
     return results
 
 
-# A weight format named "bf16-fast" runs bf16 weights with --fast-bf16 (prefill activations in bf16).
-FAST_SUFFIX = "-fast"
+# A weight format named "bf16-exact" runs bf16 weights with --exact-bf16 (prefill activations split in two
+# bf16 parts rather than rounded to bf16).
+EXACT_SUFFIX = "-exact"
 
 
 def weight_format(result):

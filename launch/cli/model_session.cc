@@ -89,7 +89,7 @@ void with_model_sources(std::vector<ModelSource> sources, const ModelOptions& op
   const int threads = threads_per_rank(options);
   ThreadPool pool(static_cast<std::size_t>(threads));
   set_blas_threads(threads);
-  set_bf16_activations(options.fast_bf16 ? Bf16Activations::kRounded : Bf16Activations::kSplit);
+  set_bf16_activations(options.exact_bf16 ? Bf16Activations::kSplit : Bf16Activations::kRounded);
 
   if (world_size == 1) {
     std::vector<std::unique_ptr<LocalModel>> owned;

@@ -17,7 +17,7 @@ namespace shardlm::cli {
 struct ModelOptions {
   std::string model_dir;
   int threads = 0;  // 0: all cores of this rank's share
-  bool fast_bf16 = false;  // prefill of bf16 weights with activations rounded to bf16
+  bool exact_bf16 = false;  // prefill of bf16 weights with activations split in two bf16 parts
 
   // A command that can run without a folder (bench on random weights) passes model_required = false.
   void add_to(CLI::App& command, bool model_required = true);

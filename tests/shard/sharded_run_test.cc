@@ -51,7 +51,8 @@ TEST_P(ShardedLayoutTest, LogitsEqualSingleRankAndTransformers) {
   const auto golden = testing::load_golden_fixture(c.fixture);
   testing::TempDir dir;
   const fs::path out = dir.path() / "logits.f32";
-  const auto run = run_shardlm_mpi(c.tp * c.pp, fmt::format("logits --model {} {} --prompt-ids {} --out {}",
+  // --exact-bf16: the form that the single-rank library run and the transformers bound assume.
+  const auto run = run_shardlm_mpi(c.tp * c.pp, fmt::format("logits --exact-bf16 --model {} {} --prompt-ids {} --out {}",
                                                             golden.dir.string(), layout_flags(c),
                                                             testing::join_ids(golden.prompt_ids), out.string()));
   ASSERT_EQ(run.exit_code, 0) << run.output;
@@ -100,6 +101,36 @@ std::vector<LayoutCase> layout_grid() {
 INSTANTIATE_TEST_SUITE_P(Grid, ShardedLayoutTest, ::testing::ValuesIn(layout_grid()), [](const auto& test_info) {
   return fmt::format("{}_tp{}_pp{}", test_info.param.fixture, test_info.param.tp, test_info.param.pp);
 });
+
+// The command rounds bf16 prefill activations to bf16 unless told --exact-bf16: on a bf16 model the
+// default moves the logits away from the split form's (more than the 1e-4 that sharding keeps to, so
+// the setting reaches the ranks) but stays near transformers, and --exact-bf16 gives the split form.
+TEST(ShardedRunTest, PrefillRoundsBf16ActivationsUnlessExactBf16) {
+  const auto golden = testing::load_golden_fixture("llama_bf16");
+  const auto local = testing::prompt_logits(golden.dir, golden.prompt_ids);
+  testing::TempDir dir;
+  for (const bool exact : {false, true}) {
+    const fs::path out = dir.path() / "logits.f32";
+    const auto run = run_shardlm_mpi(2, fmt::format("logits {}--model {} --tp 2 --prompt-ids {} --out {}",
+                                                    exact ? "--exact-bf16 " : "", golden.dir.string(),
+                                                    testing::join_ids(golden.prompt_ids), out.string()));
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    const auto logits = read_floats(out);
+    ASSERT_EQ(logits.size(), local.size());
+    double scale = 0.0, from_local = 0.0, from_golden = 0.0;
+    for (std::size_t i = 0; i < local.size(); ++i) {
+      scale = std::max(scale, std::abs(static_cast<double>(local[i])));
+      from_local = std::max(from_local, std::abs(static_cast<double>(logits[i]) - local[i]));
+      from_golden = std::max(from_golden, std::abs(static_cast<double>(logits[i]) - golden.logits[i]));
+    }
+    if (exact) {
+      EXPECT_LE(from_local, 1e-4 * scale) << "--exact-bf16";
+    } else {
+      EXPECT_GT(from_local, 1e-3 * scale) << "the default does not round";
+      EXPECT_LE(from_golden, 0.06 * golden.logits_std) << "rounded logits vs transformers";
+    }
+  }
+}
 
 TEST(ShardedRunTest, BatchedGenerationGivesEachPromptItsOwnText) {
   const fs::path model = testing::fixtures_dir() / "llama_f32";
