@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "runtime/kernels/matrix_product.h"
 #include "runtime/ops/softmax.h"
 #include "runtime/threading/thread_pool.h"
 
@@ -52,10 +53,67 @@ void attend_one(const AttentionInputs& in, std::size_t query, std::size_t head, 
   }
 }
 
+// From this many queries on (a prompt), each head's queries attend a block at a time through two
+// matrix products: the scores of the block against every key it may see, then the weighted sum of the
+// values. The products compute the few masked scores of the block's last keys too, and gain far more
+// from sgemm's register blocking: a 512-token prefill of a 1B Llama shape on 2 cores spent a fifth of its
+// time in attention one query at a time.
+constexpr std::size_t kMinQueriesForProducts = 16;
+constexpr std::size_t kQueryBlock = 128;
+
+// The keys that query i of the inputs sees: [first, last] positions.
+struct VisibleKeys {
+  std::int64_t first;
+  std::int64_t last;
+};
+
+VisibleKeys visible_keys(const AttentionInputs& in, std::size_t query) {
+  const std::int64_t position = in.first_position + static_cast<std::int64_t>(query);
+  const std::int64_t first = in.sliding_window > 0 ? std::max<std::int64_t>(0, position - in.sliding_window + 1) : 0;
+  return {first, position};
+}
+
+// Queries [q0, q0 + n) of one head; scores holds n rows of the block's keys.
+void attend_block(ThreadPool& pool, const AttentionInputs& in, std::size_t head, std::size_t q0, std::size_t n,
+                  std::vector<float>& scores, float* out) {
+  const std::size_t hd = in.head_dim;
+  const std::size_t q_width = in.kv_head_of_q_head.size() * hd;
+  const std::size_t kv_offset = in.kv_head_of_q_head[head] * hd;
+  const std::int64_t key_begin = visible_keys(in, q0).first;
+  const auto n_keys = static_cast<std::size_t>(visible_keys(in, q0 + n - 1).last - key_begin + 1);
+  scores.resize(n * n_keys);
+  const float* keys = in.keys + static_cast<std::size_t>(key_begin) * in.kv_row_stride + kv_offset;
+  const float* values = in.values + static_cast<std::size_t>(key_begin) * in.kv_row_stride + kv_offset;
+  matrix_product(n, n_keys, hd, 1.0f / std::sqrt(static_cast<float>(hd)), in.queries + q0 * q_width + head * hd,
+                 q_width, keys, in.kv_row_stride, true, scores.data(), n_keys);
+  pool.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      float* row = scores.data() + i * n_keys;
+      const VisibleKeys visible = visible_keys(in, q0 + i);
+      const auto first = static_cast<std::size_t>(visible.first - key_begin);
+      const auto last = static_cast<std::size_t>(visible.last - key_begin);
+      softmax(row + first, last - first + 1);
+      std::fill(row, row + first, 0.0f);
+      std::fill(row + last + 1, row + n_keys, 0.0f);
+    }
+  });
+  matrix_product(n, hd, n_keys, 1.0f, scores.data(), n_keys, values, in.kv_row_stride, false,
+                 out + q0 * q_width + head * hd, q_width);
+}
+
 }  // namespace
 
 void causal_attention(ThreadPool& pool, const AttentionInputs& inputs, float* out) {
   const std::size_t q_heads = inputs.kv_head_of_q_head.size();
+  if (inputs.n_queries >= kMinQueriesForProducts) {
+    std::vector<float> scores;
+    for (std::size_t head = 0; head < q_heads; ++head) {
+      for (std::size_t q0 = 0; q0 < inputs.n_queries; q0 += kQueryBlock) {
+        attend_block(pool, inputs, head, q0, std::min(kQueryBlock, inputs.n_queries - q0), scores, out);
+      }
+    }
+    return;
+  }
   const std::size_t items = inputs.n_queries * q_heads;
   // Head-major order: every head costs the same, while later queries of a causal prefill cost more,
   // so contiguous chunks of heads keep the threads evenly loaded.

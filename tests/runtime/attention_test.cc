@@ -55,7 +55,10 @@ TEST(AttentionTest, MatchesReferenceForGroupedHeadsWindowsAndCacheOffsets) {
   const std::size_t head_dim = 8;
   const std::vector<std::size_t> kv_of_q = {0, 0, 1, 1, 2, 2};  // 6 query heads over 3 KV heads
   const std::size_t kv_width = 3 * head_dim;
-  for (const Case c : {Case{1, 0, 0}, Case{7, 0, 0}, Case{1, 20, 0}, Case{5, 11, 0}, Case{9, 0, 4}, Case{3, 30, 16}}) {
+  // From 16 queries on, attention runs blocks of 128 queries through matrix products: several blocks,
+  // windows shorter and longer than a block, a cache already holding keys.
+  for (const Case c : {Case{1, 0, 0}, Case{7, 0, 0}, Case{1, 20, 0}, Case{5, 11, 0}, Case{9, 0, 4}, Case{3, 30, 16},
+                       Case{16, 0, 0}, Case{40, 9, 0}, Case{300, 5, 0}, Case{200, 0, 37}, Case{260, 3, 150}}) {
     const std::size_t positions = static_cast<std::size_t>(c.first_position) + c.n_queries;
     std::vector<float> queries(c.n_queries * kv_of_q.size() * head_dim);
     std::vector<float> keys(positions * kv_width);
