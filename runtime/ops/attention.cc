@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "runtime/kernels/blas_threads.h"
 #include "runtime/kernels/matrix_product.h"
 #include "runtime/ops/softmax.h"
 #include "runtime/threading/thread_pool.h"
@@ -73,8 +74,8 @@ VisibleKeys visible_keys(const AttentionInputs& in, std::size_t query) {
   return {first, position};
 }
 
-// Queries [q0, q0 + n) of one head; scores holds n rows of the block's keys.
-void attend_block(ThreadPool& pool, const AttentionInputs& in, std::size_t head, std::size_t q0, std::size_t n,
+// Queries [q0, q0 + n) of one head, on the calling thread; scores holds n rows of the block's keys.
+void attend_block(const AttentionInputs& in, std::size_t head, std::size_t q0, std::size_t n,
                   std::vector<float>& scores, float* out) {
   const std::size_t hd = in.head_dim;
   const std::size_t q_width = in.kv_head_of_q_head.size() * hd;
@@ -86,17 +87,15 @@ void attend_block(ThreadPool& pool, const AttentionInputs& in, std::size_t head,
   const float* values = in.values + static_cast<std::size_t>(key_begin) * in.kv_row_stride + kv_offset;
   matrix_product(n, n_keys, hd, 1.0f / std::sqrt(static_cast<float>(hd)), in.queries + q0 * q_width + head * hd,
                  q_width, keys, in.kv_row_stride, true, scores.data(), n_keys);
-  pool.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      float* row = scores.data() + i * n_keys;
-      const VisibleKeys visible = visible_keys(in, q0 + i);
-      const auto first = static_cast<std::size_t>(visible.first - key_begin);
-      const auto last = static_cast<std::size_t>(visible.last - key_begin);
-      softmax(row + first, last - first + 1);
-      std::fill(row, row + first, 0.0f);
-      std::fill(row + last + 1, row + n_keys, 0.0f);
-    }
-  });
+  for (std::size_t i = 0; i < n; ++i) {
+    float* row = scores.data() + i * n_keys;
+    const VisibleKeys visible = visible_keys(in, q0 + i);
+    const auto first = static_cast<std::size_t>(visible.first - key_begin);
+    const auto last = static_cast<std::size_t>(visible.last - key_begin);
+    softmax(row + first, last - first + 1);
+    std::fill(row, row + first, 0.0f);
+    std::fill(row + last + 1, row + n_keys, 0.0f);
+  }
   matrix_product(n, hd, n_keys, 1.0f, scores.data(), n_keys, values, in.kv_row_stride, false,
                  out + q0 * q_width + head * hd, q_width);
 }
@@ -106,12 +105,16 @@ void attend_block(ThreadPool& pool, const AttentionInputs& in, std::size_t head,
 void causal_attention(ThreadPool& pool, const AttentionInputs& inputs, float* out) {
   const std::size_t q_heads = inputs.kv_head_of_q_head.size();
   if (inputs.n_queries >= kMinQueriesForProducts) {
-    std::vector<float> scores;
-    for (std::size_t head = 0; head < q_heads; ++head) {
-      for (std::size_t q0 = 0; q0 < inputs.n_queries; q0 += kQueryBlock) {
-        attend_block(pool, inputs, head, q0, std::min(kQueryBlock, inputs.n_queries - q0), scores, out);
+    // Every block of every head is one item for the pool's threads.
+    const std::size_t n_blocks = (inputs.n_queries + kQueryBlock - 1) / kQueryBlock;
+    const BlasOnCallingThreads blas_on_pool_threads;
+    pool.parallel_for(q_heads * n_blocks, [&](std::size_t begin, std::size_t end) {
+      std::vector<float> scores;
+      for (std::size_t item = begin; item < end; ++item) {
+        const std::size_t q0 = (item % n_blocks) * kQueryBlock;
+        attend_block(inputs, item / n_blocks, q0, std::min(kQueryBlock, inputs.n_queries - q0), scores, out);
       }
-    }
+    });
     return;
   }
   const std::size_t items = inputs.n_queries * q_heads;
