@@ -38,7 +38,9 @@ def measurement_facts():
     # The device machine receives the tree without .git: SHARDLM_COMMIT names the commit there.
     commit = os.environ.get("SHARDLM_COMMIT") or subprocess.run(
         ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return {"date": str(datetime.date.today()), "commit": commit, "cpu": cpu_name(), "cores": os.cpu_count()}
+    command = "python3 " + " ".join([os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:])
+    return {"date": str(datetime.date.today()), "commit": commit, "cpu": cpu_name(), "cores": os.cpu_count(),
+            "command": command}
 
 
 def provenance(facts=None):
@@ -58,11 +60,11 @@ def replace_section(name, body):
         f.write(text[:start] + "\n" + body + "\n" + text[stop:])
 
 
-def publish(lines, section, update_docs):
-    """Ends a report with the command that made it, prints it and, unless told not to, writes it
-    into its section of docs/benchmarks.md."""
-    script = os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)
-    text = "\n".join(lines + ["", f"Command: `python3 {script} " + " ".join(sys.argv[1:]) + "`"])
+def publish(lines, section, update_docs, command=None):
+    """Ends a report with the command that made it (by default, this one), prints it and, unless told
+    not to, writes it into its section of docs/benchmarks.md."""
+    command = command or measurement_facts()["command"]
+    text = "\n".join(lines + ["", f"Command: `{command}`"])
     print(text)
     if update_docs:
         replace_section(section, text)
