@@ -1,8 +1,8 @@
 // shardlm-kernel-bench: the matmul kernels alone, on every matrix of a decoder shaped by a config.json
 // with random weights (runtime/model/random_weights.h). Decode passes one token (or a small batch)
 // through all matrices, LM head included, and reports the weight bytes read per second against the
-// machine's read bandwidth; prefill passes a prompt through the layers' matrices and reports tokens
-// per second.
+// machine's read bandwidth probed right before each run (the median of the runs' fractions); prefill
+// passes a prompt through the layers' matrices and reports tokens per second.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -41,8 +41,9 @@ struct Options {
 struct Result {
   std::string format;
   double weight_gb = 0;
-  double probe_gbs = 0;  // measured just before this format's decode
-  double decode_seconds = 0;
+  double probe_gbs = 0;        // median of the probes taken right before each decode run
+  double decode_seconds = 0;   // median over the runs
+  double probe_fraction = 0;   // median over the runs of decode GB/s / that run's probe
   double prefill_tokens_per_s = 0;
 };
 
@@ -51,6 +52,9 @@ double median(std::vector<double> values) {
   const std::size_t n = values.size();
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
+
+// Each decode run is the median of this many passes, after one untimed pass.
+constexpr int kDecodesPerRun = 3;
 
 template <typename Body>
 double median_seconds(int runs, const Body& body) {
@@ -118,12 +122,21 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   const std::size_t most_tokens = std::max(options.batch, options.prompt_tokens);
   const std::vector<float> x = activations(most_tokens * widest);
   std::vector<float> y(most_tokens * tallest);
-  // The bandwidth that other work on the machine leaves changes from minute to minute, so each
-  // format is compared with a probe of its own, taken right before.
-  result.probe_gbs = probe_memory_bandwidth(options.threads) / 1e9;
-  result.decode_seconds = median_seconds(options.runs, [&] {
+  // The bandwidth that other work on the machine leaves changes from one second to the next, so
+  // every decode run is paired with a probe taken right before it, and the fraction of the probe is
+  // the median of the runs' own fractions.
+  const auto decode = [&] {
     for (const WeightMatrix& m : matrices) matmul(pool, m, x.data(), options.batch, y.data());
-  });
+  };
+  std::vector<double> probes, decode_seconds, fractions;
+  for (int run = 0; run < options.runs; ++run) {
+    probes.push_back(probe_memory_bandwidth(options.threads) / 1e9);
+    decode_seconds.push_back(median_seconds(kDecodesPerRun, decode));
+    fractions.push_back(result.weight_gb / decode_seconds.back() / probes.back());
+  }
+  result.probe_gbs = median(probes);
+  result.decode_seconds = median(decode_seconds);
+  result.probe_fraction = median(fractions);
 
   const auto layers = std::min(options.prefill_layers, static_cast<std::size_t>(config.num_layers));
   if (options.prompt_tokens > 0 && layers > 0) {
@@ -164,7 +177,7 @@ int run(const Options& options) {
   for (const Result& r : results) {
     const double gbs = r.weight_gb / r.decode_seconds;
     std::printf("| %s | %.3f | %.2f | %.2f | %.2f | %.1f%% | %.1f | ", r.format.c_str(), r.weight_gb,
-                r.decode_seconds * 1e3, gbs, r.probe_gbs, 100.0 * gbs / r.probe_gbs, r.prefill_tokens_per_s);
+                r.decode_seconds * 1e3, gbs, r.probe_gbs, 100.0 * r.probe_fraction, r.prefill_tokens_per_s);
     if (f32 != results.end() && f32->prefill_tokens_per_s > 0) {
       std::printf("%.2fx |\n", r.prefill_tokens_per_s / f32->prefill_tokens_per_s);
     } else {
