@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "runtime/kernels/prefill_kernels.h"
 #include "runtime/kernels/prefill_panels.h"
