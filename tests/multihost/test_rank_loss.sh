@@ -80,9 +80,9 @@ expect_message() { # file pattern name
 if [ "$mode" = local ]; then
   SHARDLM_BIN=$SHARDLM_BINARY "$MH_ROOT/launch/shardlm-run" -np 2 "${generate[@]}" --pp 2 \
     >"$MH_WORK/local.out" 2>"$MH_WORK/local.err" &
-  job=$! # mpirun itself: shardlm-run execs it, and it starts the ranks as its children
+  job=$! # shardlm-run, which runs mpirun as its child; mpirun starts the ranks as its children
   wait_for_output "$MH_WORK/local.out"
-  read -r -a children <<<"$(children_of "$job" | tr '\n' ' ')"
+  read -r -a children <<<"$(for launcher in $(children_of "$job"); do children_of "$launcher"; done | tr '\n' ' ')"
   mapfile -t ranks < <(ranks_in "${children[@]}")
   [ ${#ranks[@]} -eq 2 ] || fail "local: expected 2 ranks under mpirun, found: ${ranks[*]}"
   victim=$(printf '%s\n' "${ranks[@]}" | awk '$2 == 1 { print $1 }')
