@@ -1,6 +1,7 @@
 """Shared pieces of the benchmark scripts: running shardlm under mpirun, describing the machine, and
 rewriting one marked section of docs/benchmarks.md."""
 import datetime
+import functools
 import json
 import os
 import platform
@@ -33,6 +34,7 @@ def cpu_name():
     return platform.processor()
 
 
+@functools.cache
 def measurement_facts():
     """The date, commit and machine of a measurement made now."""
     # The device machine receives the tree without .git: SHARDLM_COMMIT names the commit there.

@@ -1,12 +1,11 @@
 #include "runtime/kernels/matmul.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <memory>
 
 #include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/dot_kernels.h"
+#include "runtime/kernels/matrix_product.h"
 #include "runtime/quant/affine.h"
 #include "runtime/threading/thread_pool.h"
 
@@ -61,10 +60,7 @@ void matmul_dot(ThreadPool& pool, const WeightMatrix& w, const float* x, std::si
 void sgemm_rows(const float* weights, std::size_t ldw, std::size_t n_rows, std::size_t row_offset,
                 std::size_t total_rows, std::size_t cols, const float* x, std::size_t n_tokens,
                 float* y) {
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n_tokens),
-              static_cast<blasint>(n_rows), static_cast<blasint>(cols), 1.0f, x,
-              static_cast<blasint>(cols), weights, static_cast<blasint>(ldw), 0.0f, y + row_offset,
-              static_cast<blasint>(total_rows));
+  matrix_product(n_tokens, n_rows, cols, 1.0f, x, cols, weights, ldw, true, y + row_offset, total_rows);
 }
 
 // Per thread, reused across calls: a fresh buffer each call would pay its page faults every time.

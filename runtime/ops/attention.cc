@@ -28,12 +28,24 @@ float dot(const float* a, const float* b, std::size_t n) {
   return sum;
 }
 
+// The keys that query i of the inputs sees: [first, last] positions.
+struct VisibleKeys {
+  std::int64_t first;
+  std::int64_t last;
+};
+
+VisibleKeys visible_keys(const AttentionInputs& in, std::size_t query) {
+  const std::int64_t position = in.first_position + static_cast<std::int64_t>(query);
+  const std::int64_t first = in.sliding_window > 0 ? std::max<std::int64_t>(0, position - in.sliding_window + 1) : 0;
+  return {first, position};
+}
+
 void attend_one(const AttentionInputs& in, std::size_t query, std::size_t head, std::vector<float>& scores, float* out) {
   const std::size_t hd = in.head_dim;
   const std::size_t q_heads = in.kv_head_of_q_head.size();
-  const std::int64_t position = in.first_position + static_cast<std::int64_t>(query);
-  const std::int64_t first_key = in.sliding_window > 0 ? std::max<std::int64_t>(0, position - in.sliding_window + 1) : 0;
-  const auto n_keys = static_cast<std::size_t>(position - first_key + 1);
+  const VisibleKeys visible = visible_keys(in, query);
+  const std::int64_t first_key = visible.first;
+  const auto n_keys = static_cast<std::size_t>(visible.last - first_key + 1);
   const float* q = in.queries + (query * q_heads + head) * hd;
   const std::size_t kv_offset = in.kv_head_of_q_head[head] * hd;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -61,18 +73,6 @@ void attend_one(const AttentionInputs& in, std::size_t query, std::size_t head, 
 // time in attention one query at a time.
 constexpr std::size_t kMinQueriesForProducts = 16;
 constexpr std::size_t kQueryBlock = 128;
-
-// The keys that query i of the inputs sees: [first, last] positions.
-struct VisibleKeys {
-  std::int64_t first;
-  std::int64_t last;
-};
-
-VisibleKeys visible_keys(const AttentionInputs& in, std::size_t query) {
-  const std::int64_t position = in.first_position + static_cast<std::int64_t>(query);
-  const std::int64_t first = in.sliding_window > 0 ? std::max<std::int64_t>(0, position - in.sliding_window + 1) : 0;
-  return {first, position};
-}
 
 // Queries [q0, q0 + n) of one head, on the calling thread; scores holds n rows of the block's keys.
 void attend_block(const AttentionInputs& in, std::size_t head, std::size_t q0, std::size_t n,
