@@ -393,6 +393,7 @@ void affine_row_blocks(const WeightMatrix& w, std::size_t row_begin, std::size_t
   constexpr int kMaxTokens = kMaxTokensPerBlock * kRows <= kPairs ? kMaxTokensPerBlock : kPairs / kRows;
   float* scales = kernel_scratch(kScaledScales, kMaxTokens * kRows * n_groups);
   const auto run_block = [&]<int kBlockRows>(std::size_t row) {
+    prefetch_scales(w, row + kBlockRows, row + 2 * kBlockRows);
     for (std::size_t g = 0; g < tokens.count; ++g) {
       const std::size_t begin = tokens.begin(g);
       const std::size_t n = tokens.begin(g + 1) - begin;

@@ -1,5 +1,6 @@
 #include "runtime/kernels/weight_matrix.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -82,6 +83,21 @@ WeightMatrix weight_block(const WeightMatrix& w, std::size_t row_begin, std::siz
   block.quant.scales = static_cast<const char*>(w.quant.scales) + first_group * scale_size;
   block.quant.biases = static_cast<const char*>(w.quant.biases) + first_group * scale_size;
   return block;
+}
+
+void prefetch_scales(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end) {
+  if (!w.quantized()) return;
+  constexpr std::size_t kLine = 64;
+  const std::size_t element = dtype_size(w.dtype);
+  const std::size_t row_bytes = w.cols / static_cast<std::size_t>(w.quant.group_size) * element;
+  if (row_bytes == 0) return;
+  const auto* scales = static_cast<const char*>(w.quant.scales);
+  for (std::size_t r = row_begin; r < std::min(row_end, w.rows); ++r) {
+    const char* row = scales + r * w.quant.group_stride * element;
+    for (std::size_t offset = 0; offset < row_bytes; offset += kLine) __builtin_prefetch(row + offset, 0, 3);
+    // A row that does not start on a line can end on one more.
+    __builtin_prefetch(row + row_bytes - 1, 0, 3);
+  }
 }
 
 void widen_weight_row(const WeightMatrix& w, std::size_t r, float* out) {
