@@ -62,11 +62,12 @@ def replace_section(name, body):
         f.write(text[:start] + "\n" + body + "\n" + text[stop:])
 
 
-def publish(lines, section, update_docs, command=None):
-    """Ends a report with the command that made it (by default, this one), prints it and, unless told
+def publish(lines, section, update_docs, commands=None):
+    """Ends a report with the commands that made it (by default, this one), prints it and, unless told
     not to, writes it into its section of docs/benchmarks.md."""
-    command = command or measurement_facts()["command"]
-    text = "\n".join(lines + ["", f"Command: `{command}`"])
+    commands = commands or [measurement_facts()["command"]]
+    label = "Command" if len(commands) == 1 else "Commands"
+    text = "\n".join(lines + ["", f"{label}: " + "; ".join(f"`{c}`" for c in commands)])
     print(text)
     if update_docs:
         replace_section(section, text)

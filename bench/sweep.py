@@ -18,7 +18,8 @@ fits the machine: up to 2 ranks on a 2-core machine, up to 8 on a 16-core one. P
 of each figure over the rounds: on a machine whose memory bandwidth drifts, every configuration then sees
 the same slow and fast minutes, and each overhead ratio is the median of ratios taken within a round.
 --report-from DIR/sweep.json --section NAME rewrites a section (tables and plots) from results kept by
---out, running nothing: a sweep cut short keeps the rounds it finished.
+--out, running nothing: a sweep cut short keeps the rounds it finished. Several files, comma-separated,
+make one section (say, formats swept at different times), which names every command that measured them.
 """
 import argparse
 import json
@@ -339,11 +340,15 @@ def main():
     parser.add_argument("--no-docs", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--report-from", metavar="SWEEP_JSON",
-                        help="only rewrite the section from a sweep.json kept by --out, running nothing")
+                        help="only rewrite the section from sweep.json files kept by --out (comma-separated), "
+                        "running nothing")
     args = parser.parse_args()
     if args.report_from:
-        with open(args.report_from) as f:
-            report(json.load(f), args)
+        results = []
+        for path in args.report_from.split(","):
+            with open(path) as f:
+                results += json.load(f)
+        report(results, args)
         return
 
     if not os.environ.get("SHARDLM_BIN") and not os.path.exists(os.path.join(BIN, "shardlm")):
@@ -408,11 +413,12 @@ def report(results, args):
         plot_lines = make_plots(results, args.section)
         if plot_lines:
             lines += [""] + plot_lines
-    measured = first.get("measured", {})
-    command = measured.get("command")
-    if args.report_from and not command:
-        command = f"python3 bench/sweep.py (the measuring command was not kept) --report-from {args.report_from}"
-    publish(lines, args.section, not args.no_docs, command)
+    commands = list(dict.fromkeys(r.get("measured", {}).get("command") for r in results))
+    if None in commands:
+        commands.remove(None)
+        if args.report_from:
+            commands.append(f"python3 bench/sweep.py (the measuring command was not kept) --report-from {args.report_from}")
+    publish(lines, args.section, not args.no_docs, commands)
 
 
 if __name__ == "__main__":
