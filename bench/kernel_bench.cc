@@ -3,7 +3,7 @@
 // through all matrices, LM head included, and reports the weight bytes read per second against the
 // machine's read bandwidth probed right before each run (the median of the runs' fractions, taken with
 // each run's median pass and with its fastest); prefill passes a prompt through the layers' matrices and
-// reports tokens per second.
+// reports tokens per second. --cache-rows also times decode of a block small enough to stay in cache.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/blas_threads.h"
 #include "runtime/kernels/matmul.h"
+#include "runtime/kernels/weight_matrix.h"
 #include "runtime/model/random_weights.h"
 #include "runtime/system/memory_bandwidth.h"
 #include "runtime/threading/thread_pool.h"
@@ -37,6 +38,7 @@ struct Options {
   std::size_t batch = 1;
   std::size_t prompt_tokens = 512;
   std::size_t prefill_layers = 2;
+  std::size_t cache_rows = 0;
 };
 
 struct Result {
@@ -48,6 +50,7 @@ struct Result {
   // The same with each run's fastest decode pass: the probe is the fastest of its passes, so this
   // compares like with like, where probe_fraction sets a median against a best.
   double best_pass_fraction = 0;
+  double cached_gbs = 0;  // decode of a block of cache_rows rows that stays in cache; 0 when not asked
   double prefill_tokens_per_s = 0;
 };
 
@@ -151,6 +154,18 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   result.probe_fraction = median(fractions);
   result.best_pass_fraction = median(best_pass_fractions);
 
+  // What the kernels do when memory is not the limit: the first cache_rows rows of the first layer's
+  // gate projection, small enough to stay in the threads' caches, decoded over and over.
+  if (options.cache_rows > 0) {
+    const WeightMatrix& gate = weights.layers.front().gate.weight;
+    const WeightMatrix block = weight_block(gate, 0, std::min(options.cache_rows, gate.rows), 0, gate.cols);
+    constexpr int kPassesPerTiming = 200;
+    const double seconds = median_seconds(options.runs, [&] {
+      for (int i = 0; i < kPassesPerTiming; ++i) matmul(pool, block, x.data(), options.batch, y.data());
+    });
+    result.cached_gbs = kPassesPerTiming * static_cast<double>(weight_bytes(block)) / seconds / 1e9;
+  }
+
   const auto layers = std::min(options.prefill_layers, static_cast<std::size_t>(config.num_layers));
   if (options.prompt_tokens > 0 && layers > 0) {
     const std::size_t n = layers * (matrices.size() - 1) / static_cast<std::size_t>(config.num_layers);
@@ -199,6 +214,15 @@ int run(const Options& options) {
       std::printf("- |\n");
     }
   }
+  if (options.cache_rows > 0) {
+    std::printf("\nDecode from cache (%zu rows of the first gate projection, 200 passes a timing):\n\n",
+                options.cache_rows);
+    std::printf("| weights | GB/s | GB/s per thread |\n| --- | --- | --- |\n");
+    for (const Result& r : results) {
+      std::printf("| %s | %.1f | %.1f |\n", r.format.c_str(), r.cached_gbs,
+                  r.cached_gbs / static_cast<double>(options.threads));
+    }
+  }
   return 0;
 }
 
@@ -217,6 +241,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", options.batch, "Tokens per decode step")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--prompt-tokens", options.prompt_tokens, "0 skips prefill")->capture_default_str();
   app.add_option("--prefill-layers", options.prefill_layers, "Layers timed for prefill, scaled up to the whole decoder")
+      ->capture_default_str();
+  app.add_option("--cache-rows", options.cache_rows,
+                 "Also time decode of this many rows of one matrix, small enough to stay in cache: the "
+                 "kernels' speed where memory is not the limit (0: skip)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
