@@ -63,6 +63,9 @@ double median(std::vector<double> values) {
 // Each decode run times this many passes, after one untimed pass.
 constexpr int kDecodesPerRun = 3;
 
+// Decode from cache (--cache-rows) times this many passes at a time: one takes microseconds.
+constexpr int kCachedPassesPerTiming = 200;
+
 // Seconds of each of `runs` passes of body, after one untimed pass.
 template <typename Body>
 std::vector<double> timed_passes(int runs, const Body& body) {
@@ -159,11 +162,10 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   if (options.cache_rows > 0) {
     const WeightMatrix& gate = weights.layers.front().gate.weight;
     const WeightMatrix block = weight_block(gate, 0, std::min(options.cache_rows, gate.rows), 0, gate.cols);
-    constexpr int kPassesPerTiming = 200;
     const double seconds = median_seconds(options.runs, [&] {
-      for (int i = 0; i < kPassesPerTiming; ++i) matmul(pool, block, x.data(), options.batch, y.data());
+      for (int i = 0; i < kCachedPassesPerTiming; ++i) matmul(pool, block, x.data(), options.batch, y.data());
     });
-    result.cached_gbs = kPassesPerTiming * static_cast<double>(weight_bytes(block)) / seconds / 1e9;
+    result.cached_gbs = kCachedPassesPerTiming * static_cast<double>(weight_bytes(block)) / seconds / 1e9;
   }
 
   const auto layers = std::min(options.prefill_layers, static_cast<std::size_t>(config.num_layers));
@@ -215,8 +217,8 @@ int run(const Options& options) {
     }
   }
   if (options.cache_rows > 0) {
-    std::printf("\nDecode from cache (%zu rows of the first gate projection, 200 passes a timing):\n\n",
-                options.cache_rows);
+    std::printf("\nDecode from cache (%zu rows of the first gate projection, %d passes a timing):\n\n",
+                options.cache_rows, kCachedPassesPerTiming);
     std::printf("| weights | GB/s | GB/s per thread |\n| --- | --- | --- |\n");
     for (const Result& r : results) {
       std::printf("| %s | %.1f | %.1f |\n", r.format.c_str(), r.cached_gbs,

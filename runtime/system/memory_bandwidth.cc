@@ -88,7 +88,9 @@ std::size_t last_level_cache_bytes() {
 }  // namespace
 
 ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::size_t threads, int passes,
-                                     ReadLoop loop) {
+                                     std::initializer_list<ReadLoop> loops) {
+  const std::vector<ReadLoop> turns = loops.size() > 0 ? std::vector<ReadLoop>(loops)
+                                                       : std::vector<ReadLoop>{ReadLoop::kOneStream};
   using Clock = std::chrono::steady_clock;
   threads = std::max<std::size_t>(1, threads);
   passes = std::max(1, passes);
@@ -110,7 +112,7 @@ ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::
         // Every read of the pass lies between the earliest start and the latest end, whichever
         // thread the scheduler delays, so a pass is never timed shorter than it was.
         mine.start = Clock::now();
-        mine.sum = sum_words(loop, words.data() + begin, end - begin);
+        mine.sum = sum_words(turns[static_cast<std::size_t>(pass) % turns.size()], words.data() + begin, end - begin);
         mine.end = Clock::now();
       }
     });
@@ -141,12 +143,7 @@ std::size_t bandwidth_probe_bytes() {
 double probe_memory_bandwidth(std::size_t threads) {
   std::vector<std::uint64_t> words(bandwidth_probe_bytes() / sizeof(std::uint64_t));
   std::iota(words.begin(), words.end(), std::uint64_t{0});
-  double best = 0.0;
-  for (int pass = 0; pass < 20; ++pass) {
-    const ReadLoop loop = pass % 2 == 0 ? ReadLoop::kOneStream : ReadLoop::kEightStreams;
-    best = std::max(best, measure_read_bandwidth(words, threads, 1, loop).bytes_per_second);
-  }
-  return best;
+  return measure_read_bandwidth(words, threads, 20, {ReadLoop::kOneStream, ReadLoop::kEightStreams}).bytes_per_second;
 }
 
 }  // namespace shardlm

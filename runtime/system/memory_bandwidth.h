@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 
 namespace shardlm {
@@ -25,9 +26,9 @@ enum class ReadLoop {
 // Reads `words` `passes` times with `threads` threads at once, each streaming through its own
 // contiguous share, and times each pass from the moment all threads start to the moment the last
 // one ends. Decoding a token reads every weight once in the same way, so on a buffer much larger than
-// the caches this is the bandwidth that bounds decode speed.
+// the caches this is the bandwidth that bounds decode speed. Passes take turns among `loops`.
 ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::size_t threads, int passes,
-                                     ReadLoop loop = ReadLoop::kOneStream);
+                                     std::initializer_list<ReadLoop> loops = {ReadLoop::kOneStream});
 
 // Size of a buffer that the caches cannot hold: four times the last-level cache, between 256 MiB
 // and 1 GiB.

@@ -20,7 +20,7 @@ TEST(MemoryBandwidthTest, EveryThreadCountReadsEveryWordOnce) {
   const std::uint64_t expected = std::accumulate(words.begin(), words.end(), std::uint64_t{0});
   for (const ReadLoop loop : {ReadLoop::kOneStream, ReadLoop::kEightStreams}) {
     for (const std::size_t threads : {1, 2, 3, 7}) {
-      const ReadBandwidth result = measure_read_bandwidth(words, threads, 2, loop);
+      const ReadBandwidth result = measure_read_bandwidth(words, threads, 2, {loop});
       EXPECT_EQ(result.checksum, expected) << threads << " threads, loop " << static_cast<int>(loop);
       EXPECT_GT(result.bytes_per_second, 0.0);
     }
@@ -40,8 +40,8 @@ TEST(MemoryBandwidthTest, OneThreadMatchesAPlainTimedLoop) {
     const auto start = std::chrono::steady_clock::now();
     sink += std::accumulate(words.begin(), words.end(), std::uint64_t{0});
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    one_stream = std::max(one_stream, measure_read_bandwidth(words, 1, 1, ReadLoop::kOneStream).bytes_per_second);
-    eight_streams = std::max(eight_streams, measure_read_bandwidth(words, 1, 1, ReadLoop::kEightStreams).bytes_per_second);
+    one_stream = std::max(one_stream, measure_read_bandwidth(words, 1, 1, {ReadLoop::kOneStream}).bytes_per_second);
+    eight_streams = std::max(eight_streams, measure_read_bandwidth(words, 1, 1, {ReadLoop::kEightStreams}).bytes_per_second);
   }
   const double reference = static_cast<double>(words.size() * sizeof(std::uint64_t)) / best;
   const std::uint64_t n = words.size();
