@@ -299,71 +299,89 @@ __m512 load_params(DType dtype, const void* p, __mmask16 mask) {
   return _mm512_setzero_ps();
 }
 
-// out[(t * n_rows + r) * n_groups + g] = the scale of row `row + r`, group g, times token t's step
-// for that group: what a group's integer sum is multiplied by.
-void scaled_scales(const WeightMatrix& w, std::size_t row, std::size_t n_rows, const float* steps,
-                   std::size_t n_tokens, float* out) {
+// The scaled scales of a block (below) are worked out for this many groups at a time, so that the
+// block's loop over groups finds each row's and token's at a constant offset: GCC then addresses
+// them from one register, where a stride of n_groups took a register per row and token and, short
+// of registers, reloaded them from the stack every group.
+constexpr std::size_t kScaledGroups = 64;
+
+// out[(t * kRows + r) * kScaledGroups + i] = the scale of row `row + r`, group g0 + i, times token
+// t's step for that group (steps[t * n_groups + g0 + i]), for i < n <= kScaledGroups: what the
+// group's integer sum is multiplied by.
+template <int kRows, int kTokens>
+void scaled_scales(const WeightMatrix& w, std::size_t row, std::size_t g0, std::size_t n, const float* steps,
+                   float* out) {
   const std::size_t n_groups = w.cols / static_cast<std::size_t>(w.quant.group_size);
   const std::size_t element = dtype_size(w.dtype);
-  for (std::size_t r = 0; r < n_rows; ++r) {
-    const auto* scales = static_cast<const char*>(w.quant.scales) + (row + r) * w.quant.group_stride * element;
-    for (std::size_t g = 0; g < n_groups; g += 16) {
-      const __mmask16 mask = first_lanes(n_groups - g);
-      const __m512 s = load_params(w.dtype, scales + g * element, mask);
-      for (std::size_t t = 0; t < n_tokens; ++t) {
-        _mm512_mask_storeu_ps(out + (t * n_rows + r) * n_groups + g, mask,
-                              _mm512_mul_ps(s, _mm512_maskz_loadu_ps(mask, steps + t * n_groups + g)));
+  for (int r = 0; r < kRows; ++r) {
+    const auto* scales = static_cast<const char*>(w.quant.scales) + ((row + r) * w.quant.group_stride + g0) * element;
+    for (std::size_t i = 0; i < n; i += 16) {
+      const __mmask16 mask = first_lanes(n - i);
+      const __m512 s = load_params(w.dtype, scales + i * element, mask);
+      for (int t = 0; t < kTokens; ++t) {
+        _mm512_mask_storeu_ps(out + (t * kRows + r) * kScaledGroups + i, mask,
+                              _mm512_mul_ps(s, _mm512_maskz_loadu_ps(mask, steps + t * n_groups + g0 + i)));
       }
     }
   }
 }
 
-// y[t * y_stride + r] += the codes' part of row r . token t for r < kRows, t < kTokens, scaled by
-// scaled_scales' `scales`. Groups are kSteps steps, a constant so that the steps unroll and GCC keeps
-// the integer sums in registers.
+// y[t * y_stride + r] += the codes' part of rows `row + r` of w . token t for r < kRows, t < kTokens,
+// with token t's 16-bit activations from x + t * w.cols and steps from steps + t * n_groups.
+// Groups are kSteps steps, a constant so that the steps unroll and GCC keeps the integer sums in
+// registers. `scaled` is room for kRows * kTokens * kScaledGroups floats.
 template <typename Codes, int kRows, int kTokens, int kSteps>
-void affine_block(const std::uint8_t* w, std::size_t w_stride, const float* scales, std::size_t n_groups,
-                  const std::int16_t* x, std::size_t x_stride, float* y, std::size_t y_stride) {
-  const std::uint8_t* const first = w;
+void affine_block(const WeightMatrix& w, std::size_t row, const std::int16_t* x, const float* steps, float* scaled,
+                  float* y, std::size_t y_stride) {
+  const std::size_t n_groups = w.cols / static_cast<std::size_t>(w.quant.group_size);
+  const std::size_t w_stride = w.row_stride * sizeof(std::uint32_t);
+  const std::size_t x_stride = w.cols;
+  const auto* const first = static_cast<const std::uint8_t*>(w.data) + row * w_stride;
+  const std::uint8_t* codes_at = first;
   __m512 acc[kRows][kTokens];
   for (int r = 0; r < kRows; ++r) {
     for (int t = 0; t < kTokens; ++t) acc[r][t] = _mm512_setzero_ps();
   }
   constexpr std::size_t kGroupBytes = kSteps * Codes::kStepBytes;
-  for (std::size_t g = 0; g < n_groups; ++g) {
-    // Once per cache line; here, where no integer sum is live, since GCC keeps them in memory across
-    // a branch among the steps.
-    const auto offset = static_cast<std::size_t>(w - first);
-    if (kGroupBytes >= 64 || offset % 64 == 0) {
-      for (std::size_t line = 0; line < kGroupBytes; line += 64) {
-        prefetch_next_rows<kRows>(first + kRows * w_stride, w_stride, offset + line);
+  for (std::size_t g0 = 0; g0 < n_groups; g0 += kScaledGroups) {
+    const std::size_t n = n_groups - g0 < kScaledGroups ? n_groups - g0 : kScaledGroups;
+    scaled_scales<kRows, kTokens>(w, row, g0, n, steps, scaled);
+    for (std::size_t i = 0; i < n; ++i) {
+      // Once per cache line; here, where no integer sum is live, since GCC keeps them in memory
+      // across a branch among the steps.
+      const auto offset = static_cast<std::size_t>(codes_at - first);
+      if (kGroupBytes >= 64 || offset % 64 == 0) {
+        for (std::size_t line = 0; line < kGroupBytes; line += 64) {
+          prefetch_next_rows<kRows>(first + kRows * w_stride, w_stride, offset + line);
+        }
       }
-    }
-    __m512i dot[kRows][kTokens];
-    for (int r = 0; r < kRows; ++r) {
-      for (int t = 0; t < kTokens; ++t) dot[r][t] = _mm512_setzero_si512();
-    }
-    for (int s = 0; s < kSteps; ++s, w += Codes::kStepBytes, x += Codes::kStep) {
-      __m512i xv[kTokens][Codes::kVecs];
-      for (int t = 0; t < kTokens; ++t) {
-        for (int v = 0; v < Codes::kVecs; ++v) {
-          xv[t][v] = _mm512_loadu_si512(x + t * x_stride + 32 * v);
-          if constexpr (kRows > 1) keep_in_register(xv[t][v]);
+      __m512i dot[kRows][kTokens];
+      for (int s = 0; s < kSteps; ++s, codes_at += Codes::kStepBytes, x += Codes::kStep) {
+        __m512i xv[kTokens][Codes::kVecs];
+        for (int t = 0; t < kTokens; ++t) {
+          for (int v = 0; v < Codes::kVecs; ++v) {
+            xv[t][v] = _mm512_loadu_si512(x + t * x_stride + 32 * v);
+            if constexpr (kRows > 1) keep_in_register(xv[t][v]);
+          }
+        }
+        for (int r = 0; r < kRows; ++r) {
+          __m512i codes[Codes::kVecs];
+          Codes::decode(codes_at + r * w_stride, codes);
+          for (int v = 0; v < Codes::kVecs; ++v) {
+            if constexpr (kTokens > 1) keep_in_register(codes[v]);
+            for (int t = 0; t < kTokens; ++t) {
+              // The group's first products start its sums, which saves zeroing them.
+              dot[r][t] = s == 0 && v == 0 ? _mm512_madd_epi16(codes[v], xv[t][v])
+                                           : _mm512_dpwssd_epi32(dot[r][t], codes[v], xv[t][v]);
+            }
+          }
         }
       }
       for (int r = 0; r < kRows; ++r) {
-        __m512i codes[Codes::kVecs];
-        Codes::decode(w + r * w_stride, codes);
-        for (int v = 0; v < Codes::kVecs; ++v) {
-          if constexpr (kTokens > 1) keep_in_register(codes[v]);
-          for (int t = 0; t < kTokens; ++t) dot[r][t] = _mm512_dpwssd_epi32(dot[r][t], codes[v], xv[t][v]);
+        for (int t = 0; t < kTokens; ++t) {
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]),
+                                      _mm512_set1_ps(scaled[(t * kRows + r) * kScaledGroups + i]), acc[r][t]);
         }
-      }
-    }
-    for (int r = 0; r < kRows; ++r) {
-      for (int t = 0; t < kTokens; ++t) {
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r][t]),
-                                    _mm512_set1_ps(scales[(t * kRows + r) * n_groups + g]), acc[r][t]);
       }
     }
   }
@@ -388,21 +406,16 @@ void affine_row_blocks(const WeightMatrix& w, std::size_t row_begin, std::size_t
                        const Int16Activations& x, const TokenGroups& tokens, float* y) {
   const std::size_t n_groups = w.cols / static_cast<std::size_t>(w.quant.group_size);
   const std::size_t steps_per_group = static_cast<std::size_t>(w.quant.group_size) / Codes::kStep;
-  const std::size_t w_stride = w.row_stride * sizeof(std::uint32_t);
-  const auto* base = static_cast<const std::uint8_t*>(w.data);
   constexpr int kMaxTokens = kMaxTokensPerBlock * kRows <= kPairs ? kMaxTokensPerBlock : kPairs / kRows;
-  float* scales = kernel_scratch(kScaledScales, kMaxTokens * kRows * n_groups);
+  float* scaled = kernel_scratch(kScaledScales, kMaxTokens * kRows * kScaledGroups);
   const auto run_block = [&]<int kBlockRows>(std::size_t row) {
     prefetch_scales(w, row + kBlockRows, row + 2 * kBlockRows);
     for (std::size_t g = 0; g < tokens.count; ++g) {
       const std::size_t begin = tokens.begin(g);
-      const std::size_t n = tokens.begin(g + 1) - begin;
-      scaled_scales(w, row, kBlockRows, x.steps + begin * n_groups, n, scales);
-      with_block_tokens<kMaxTokens>(n, [&]<int kTokens>() {
+      with_block_tokens<kMaxTokens>(tokens.begin(g + 1) - begin, [&]<int kTokens>() {
         with_group_steps(steps_per_group, [&]<int kSteps>() {
-          affine_block<Codes, kBlockRows, kTokens, kSteps>(base + row * w_stride, w_stride, scales, n_groups,
-                                                           x.values + begin * w.cols, w.cols,
-                                                           y + begin * w.rows + row, w.rows);
+          affine_block<Codes, kBlockRows, kTokens, kSteps>(w, row, x.values + begin * w.cols, x.steps + begin * n_groups,
+                                                           scaled, y + begin * w.rows + row, w.rows);
         });
       });
     }
