@@ -20,6 +20,7 @@
 // activations would give, for the same speed once memory is the limit.
 #include "runtime/kernels/x86_intrinsics.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -344,7 +345,7 @@ void affine_block(const WeightMatrix& w, std::size_t row, const std::int16_t* x,
   }
   constexpr std::size_t kGroupBytes = kSteps * Codes::kStepBytes;
   for (std::size_t g0 = 0; g0 < n_groups; g0 += kScaledGroups) {
-    const std::size_t n = n_groups - g0 < kScaledGroups ? n_groups - g0 : kScaledGroups;
+    const std::size_t n = std::min(kScaledGroups, n_groups - g0);
     scaled_scales<kRows, kTokens>(w, row, g0, n, steps, scaled);
     for (std::size_t i = 0; i < n; ++i) {
       // Once per cache line; here, where no integer sum is live, since GCC keeps them in memory

@@ -89,8 +89,9 @@ std::size_t last_level_cache_bytes() {
 
 ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::size_t threads, int passes,
                                      std::initializer_list<ReadLoop> loops) {
-  const std::vector<ReadLoop> turns = loops.size() > 0 ? std::vector<ReadLoop>(loops)
-                                                       : std::vector<ReadLoop>{ReadLoop::kOneStream};
+  const auto loop_of_pass = [&loops](int pass) {
+    return loops.size() == 0 ? ReadLoop::kOneStream : loops.begin()[static_cast<std::size_t>(pass) % loops.size()];
+  };
   using Clock = std::chrono::steady_clock;
   threads = std::max<std::size_t>(1, threads);
   passes = std::max(1, passes);
@@ -112,7 +113,7 @@ ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::
         // Every read of the pass lies between the earliest start and the latest end, whichever
         // thread the scheduler delays, so a pass is never timed shorter than it was.
         mine.start = Clock::now();
-        mine.sum = sum_words(turns[static_cast<std::size_t>(pass) % turns.size()], words.data() + begin, end - begin);
+        mine.sum = sum_words(loop_of_pass(pass), words.data() + begin, end - begin);
         mine.end = Clock::now();
       }
     });
