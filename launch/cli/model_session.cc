@@ -10,6 +10,7 @@
 #include "runtime/engine/local_model.h"
 #include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/blas_threads.h"
+#include "runtime/kernels/decode_threads.h"
 #include "runtime/threading/thread_pool.h"
 #include "shard/control_channel.h"
 #include "shard/sharded_model.h"
@@ -47,6 +48,8 @@ shard::Layout checked_layout(const LayoutOptions& options, const std::vector<Mod
   }
 }
 
+int ranks_on_this_host() { return g_world != nullptr ? std::max(1, g_world->ranks_on_this_host()) : 1; }
+
 }  // namespace
 
 void run_when_all_ranks_agree(const std::function<void()>& command) {
@@ -63,8 +66,7 @@ void refuse_arguments() {
 
 int threads_per_rank(const ModelOptions& options) {
   if (options.threads > 0) return options.threads;
-  const int ranks_on_host = g_world != nullptr ? g_world->ranks_on_this_host() : 1;
-  return std::max(1, static_cast<int>(default_thread_count()) / std::max(1, ranks_on_host));
+  return std::max(1, static_cast<int>(default_thread_count()) / ranks_on_this_host());
 }
 
 void set_world(comm::World* world) { g_world = world; }
@@ -89,6 +91,7 @@ void with_model_sources(std::vector<ModelSource> sources, const ModelOptions& op
   const int threads = threads_per_rank(options);
   ThreadPool pool(static_cast<std::size_t>(threads));
   set_blas_threads(threads);
+  set_decode_threads_on_host(static_cast<std::size_t>(threads * ranks_on_this_host()));
   set_bf16_activations(options.exact_bf16 ? Bf16Activations::kSplit : Bf16Activations::kRounded);
 
   if (world_size == 1) {

@@ -26,6 +26,8 @@ CpuFeatures detect_cpu_features() {
 #if defined(__x86_64__) || defined(__i386__)
   // libgcc's checks also look at XCR0, so a feature whose registers the OS does not save reads false.
   __builtin_cpu_init();
+  if (__builtin_cpu_is("intel")) features.vendor = CpuVendor::kIntel;
+  if (__builtin_cpu_is("amd")) features.vendor = CpuVendor::kAmd;
   features.avx2 = __builtin_cpu_supports("avx2");
   features.fma = __builtin_cpu_supports("fma");
   features.f16c = __builtin_cpu_supports("f16c");

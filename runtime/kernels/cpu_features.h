@@ -2,8 +2,12 @@
 
 namespace shardlm {
 
+// Whose CPU: where the same kernels read memory best in different ways (decode_threads.h).
+enum class CpuVendor { kIntel, kAmd, kOther };
+
 // Instruction set extensions that both this CPU and the operating system support.
 struct CpuFeatures {
+  CpuVendor vendor = CpuVendor::kOther;
   bool avx2 = false;
   bool fma = false;
   bool f16c = false;

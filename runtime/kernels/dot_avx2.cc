@@ -175,6 +175,7 @@ const DotKernels& dot_kernels_avx2() {
       &simd_dot_rows::widen_rows<Avx2, F16Weights>,
       &simd_dot_rows::widen_rows<Avx2, BF16Weights>,
       &Affine::dot_rows_affine,
+      nullptr,
       &Affine::widen_rows_affine,
       nullptr,
       nullptr,

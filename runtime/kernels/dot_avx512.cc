@@ -141,6 +141,7 @@ const DotKernels& dot_kernels_avx512() {
       &simd_dot_rows::widen_rows<Avx512, F16Weights>,
       &simd_dot_rows::widen_rows<Avx512, BF16Weights>,
       &Affine::dot_rows_affine,
+      nullptr,
       &Affine::widen_rows_affine,
       nullptr,
       nullptr,

@@ -49,8 +49,9 @@ WidenRowsFn DotKernels::widen_rows(DType dtype) const {
   return nullptr;
 }
 
-DotRowsFn DotKernels::dot_rows(const WeightMatrix& w) const {
-  return w.quantized() ? dot_rows_affine : dot_rows(w.dtype);
+DotRowsFn DotKernels::dot_rows(const WeightMatrix& w, bool in_lanes) const {
+  if (!w.quantized()) return dot_rows(w.dtype);
+  return in_lanes && dot_rows_affine_in_lanes != nullptr ? dot_rows_affine_in_lanes : dot_rows_affine;
 }
 
 WidenRowsFn DotKernels::widen_rows(const WeightMatrix& w) const {
@@ -68,6 +69,7 @@ const DotKernels& dot_kernels_avx512bf16() {
     set.name = "avx512bf16";
     set.dot_rows_bf16 = decode.dot_rows_bf16;
     set.dot_rows_affine = decode.dot_rows_affine;
+    set.dot_rows_affine_in_lanes = decode.dot_rows_affine_in_lanes;
     set.dot_rounding = decode.dot_rounding;
     set.prefill = &prefill_kernels_avx512();
     return set;

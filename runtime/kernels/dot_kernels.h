@@ -37,6 +37,9 @@ struct DotKernels {
   // codes with instructions of their own and the other widths through a byte shuffle; the scalar
   // set dequantizes a row at a time.
   DotRowsFn dot_rows_affine;
+  // The same, reading each thread's rows in lanes (row_lanes.h), or null where the set has no such
+  // kernel.
+  DotRowsFn dot_rows_affine_in_lanes;
   WidenRowsFn widen_rows_affine;
   // Matrix-matrix kernels for prefill on dot-product instructions (prefill_kernels.h), or null where
   // the set has none and prefill widens the weights for sgemm.
@@ -49,8 +52,9 @@ struct DotKernels {
   DotRowsFn dot_rows(DType dtype) const;
   // Null for f32, which needs no widening.
   WidenRowsFn widen_rows(DType dtype) const;
-  // The kernels for w's format, dense or quantized; widen_rows is null for dense f32.
-  DotRowsFn dot_rows(const WeightMatrix& w) const;
+  // The kernels for w's format, dense or quantized; widen_rows is null for dense f32. in_lanes asks
+  // for dot_rows_affine_in_lanes where w is quantized and the set has it.
+  DotRowsFn dot_rows(const WeightMatrix& w, bool in_lanes = false) const;
   WidenRowsFn widen_rows(const WeightMatrix& w) const;
   ActivationRounding rounding(const WeightMatrix& w) const;
 };
@@ -60,6 +64,7 @@ struct DotKernels {
 struct DotProductDecodeKernels {
   DotRowsFn dot_rows_bf16;
   DotRowsFn dot_rows_affine;
+  DotRowsFn dot_rows_affine_in_lanes;
   ActivationRounding (*dot_rounding)(const WeightMatrix& w);
 };
 const DotProductDecodeKernels& dot_product_decode_kernels_avx512();

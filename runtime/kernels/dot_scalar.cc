@@ -90,6 +90,7 @@ const DotKernels& dot_kernels_scalar() {
       &widen_rows<F16Weights>,
       &widen_rows<BF16Weights>,
       &dot_rows_affine,
+      nullptr,
       &widen_rows_affine,
       nullptr,
       nullptr,

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "runtime/kernels/bf16_activations.h"
+#include "runtime/kernels/decode_threads.h"
 #include "runtime/kernels/dot_kernels.h"
 #include "runtime/kernels/matrix_product.h"
 #include "runtime/quant/affine.h"
@@ -45,7 +46,8 @@ constexpr std::size_t kWidenedBlockBytes = std::size_t{8} << 20;
 
 void matmul_dot(ThreadPool& pool, const WeightMatrix& w, const float* x, std::size_t n_tokens,
                 float* y) {
-  const DotRowsFn dot_rows = active_dot_kernels().dot_rows(w);
+  const DotRowsFn dot_rows =
+      active_dot_kernels().dot_rows(w, decode_in_row_lanes(w, decode_threads_on_host(pool.size())));
   if (pool.size() == 1 || w.rows * w.cols < kMinWeightsToSplit) {
     dot_rows(w, 0, w.rows, x, n_tokens, y);
     return;

@@ -196,7 +196,7 @@ void row_blocks(const WeightMatrix& w, std::size_t row_begin, std::size_t row_en
   const WeightMatrix scale_rows{w.dtype, w.quant.scales, w.rows, n_groups, w.quant.group_stride};
   float* scales = kernel_scratch(kGroupParams, kRows * n_groups);
   const auto run_block = [&]<int kBlockRows>(std::size_t row) {
-    prefetch_scales(w, row + kBlockRows, row + 2 * kBlockRows);
+    prefetch_scales(w, row + kBlockRows, kBlockRows);
     widen_scales(scale_rows, row, row + kBlockRows, scales);
     for (std::size_t g = 0; g < n_token_groups; ++g) {
       const std::size_t begin = g * n_tokens / n_token_groups;

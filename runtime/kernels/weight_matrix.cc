@@ -85,14 +85,14 @@ WeightMatrix weight_block(const WeightMatrix& w, std::size_t row_begin, std::siz
   return block;
 }
 
-void prefetch_scales(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end) {
+void prefetch_scales(const WeightMatrix& w, std::size_t first_row, std::size_t n_rows, std::size_t row_step) {
   if (!w.quantized()) return;
   constexpr std::size_t kLine = 64;
   const std::size_t element = dtype_size(w.dtype);
   const std::size_t row_bytes = w.cols / static_cast<std::size_t>(w.quant.group_size) * element;
   if (row_bytes == 0) return;
   const auto* scales = static_cast<const char*>(w.quant.scales);
-  for (std::size_t r = row_begin; r < std::min(row_end, w.rows); ++r) {
+  for (std::size_t i = 0, r = first_row; i < n_rows && r < w.rows; ++i, r += row_step) {
     const char* row = scales + r * w.quant.group_stride * element;
     for (std::size_t offset = 0; offset < row_bytes; offset += kLine) __builtin_prefetch(row + offset, 0, 3);
     // A row that does not start on a line can end on one more.

@@ -62,11 +62,11 @@ std::size_t weight_bytes(const WeightMatrix& w);
 WeightMatrix weight_block(const WeightMatrix& w, std::size_t row_begin, std::size_t n_rows,
                           std::size_t col_begin, std::size_t n_cols);
 
-// Asks the cache for the scales of rows [row_begin, row_end) of a quantized w (rows past w.rows are
-// left out), so that a decode kernel streaming the codes of one block of rows finds the next block's
-// scales in cache: fetched on demand, their misses stall the block at its start, which cost 8-bit
-// decode on the 2-core development machine about a tenth of its bandwidth.
-void prefetch_scales(const WeightMatrix& w, std::size_t row_begin, std::size_t row_end);
+// Asks the cache for the scales of the n_rows rows first_row + i * row_step of a quantized w (rows
+// past w.rows are left out), so that a decode kernel streaming the codes of one block of rows finds
+// the next block's scales in cache: fetched on demand, their misses stall the block at its start,
+// which cost 8-bit decode on the 2-core development machine about a tenth of its bandwidth.
+void prefetch_scales(const WeightMatrix& w, std::size_t first_row, std::size_t n_rows, std::size_t row_step = 1);
 
 // Row r of w as f32, out holding w.cols floats: widened from f16 or bf16, or dequantized. Plain
 // scalar code: the reference that the kernels and the tests compare against, and what an embedding

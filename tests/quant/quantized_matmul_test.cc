@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "quantized_matrix.h"
+#include "runtime/kernels/cpu_features.h"
+#include "runtime/kernels/decode_threads.h"
 #include "runtime/kernels/dot_kernels.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/threading/thread_pool.h"
@@ -193,9 +195,10 @@ TEST(QuantizedKernels, DotRowsMatchTheReference) {
     for (const int bits : kBits) {
       for (const int group : kGroupSizes) {
         const auto g = static_cast<std::size_t>(group);
-        // Odd row counts leave tails after the blocks of 8, 4 and 2 rows; every token count from 1
-        // to 40 runs through each of the token blocks. Rows of 67 groups hold more groups than the
-        // decode kernels scale at a time (64).
+        // Odd row counts leave tails after the blocks of 8, 4 and 2 rows and after the 8 lanes of a
+        // thread's rows (1 and 8 rows each here); every token count from 1 to 40 runs through each of
+        // the token blocks. Rows of 67 groups hold more groups than the decode kernels scale at a
+        // time (64).
         const std::size_t wide = 67 * g;
         const std::pair<std::size_t, std::size_t> shapes[] = {{1, g}, {13, 3 * g}, {67, 5 * g}, {9, wide}};
         for (const auto& [rows, cols] : shapes) {
@@ -211,10 +214,14 @@ TEST(QuantizedKernels, DotRowsMatchTheReference) {
             // The biggest shape takes every seventh count only, to keep the test quick.
             if (rows == 67 && n_tokens % 7 != 1 && n_tokens != max_tokens) continue;
             if (cols == wide && n_tokens != 1 && n_tokens != 2 && n_tokens != 5 && n_tokens != 9) continue;
-            std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
-            kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
-            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows, what, kernels->rounding(w));
-            if (HasFatalFailure()) return;
+            for (const bool in_lanes : {false, true}) {
+              if (in_lanes && kernels->dot_rows_affine_in_lanes == nullptr) continue;
+              std::vector<float> y(n_tokens * rows, std::numeric_limits<float>::quiet_NaN());
+              kernels->dot_rows(w, in_lanes)(w, 0, rows, x.data(), n_tokens, y.data());
+              expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
+                           what + (in_lanes ? " in lanes" : ""), kernels->rounding(w));
+              if (HasFatalFailure()) return;
+            }
           }
         }
       }
@@ -229,21 +236,28 @@ TEST(QuantizedKernels, DotRowsWriteOnlyTheirRows) {
     const DotKernels* kernels = dot_kernels_for(set_name);
     if (kernels == nullptr) continue;
     for (const int bits : kBits) {
-      const std::size_t rows = 37, cols = 128, n_tokens = 3, begin = 3, end = 30;
+      // 27 rows: 8 lanes of 3 rows and 3 more.
+      const std::size_t rows = 37, cols = 128, begin = 3, end = 30;
       const QuantizedMatrix m({bits, 64}, DType::BF16, rows, cols, QuantizedLayout{1, 1, 0}, rng);
       const WeightMatrix w = m.view();
-      const std::vector<float> x = random_activations(n_tokens * cols, rng);
-      std::vector<float> y(n_tokens * rows, sentinel);
-      kernels->dot_rows(w)(w, begin, end, x.data(), n_tokens, y.data());
-      for (std::size_t t = 0; t < n_tokens; ++t) {
-        for (std::size_t r = 0; r < rows; ++r) {
-          if (r < begin || r >= end) {
-            ASSERT_EQ(y[t * rows + r], sentinel) << set_name << " token " << t << " row " << r;
+      for (const std::size_t n_tokens : {std::size_t{1}, std::size_t{3}}) {
+        for (const bool in_lanes : {false, true}) {
+          const std::string what = std::string(set_name) + " " + m.describe() + " tokens=" +
+                                   std::to_string(n_tokens) + (in_lanes ? " in lanes" : "");
+          const std::vector<float> x = random_activations(n_tokens * cols, rng);
+          std::vector<float> y(n_tokens * rows, sentinel);
+          kernels->dot_rows(w, in_lanes)(w, begin, end, x.data(), n_tokens, y.data());
+          for (std::size_t t = 0; t < n_tokens; ++t) {
+            for (std::size_t r = 0; r < rows; ++r) {
+              if (r < begin || r >= end) {
+                ASSERT_EQ(y[t * rows + r], sentinel) << what << " token " << t << " row " << r;
+              }
+            }
           }
+          expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), begin, end, what,
+                       kernels->rounding(w));
         }
       }
-      expect_close(m, x.data(), n_tokens, y.data(), reference(m, x, n_tokens), begin, end,
-                   std::string(set_name) + " " + m.describe(), kernels->rounding(w));
     }
   }
 }
@@ -324,10 +338,13 @@ TEST(QuantizedKernels, ReadNothingPastTheEndOfTheMatrix) {
         const DotKernels* kernels = dot_kernels_for(set_name);
         if (kernels == nullptr) continue;
         for (const std::size_t n_tokens : {1, 5}) {
-          std::vector<float> y(n_tokens * rows);
-          kernels->dot_rows(w)(w, 0, rows, x.data(), n_tokens, y.data());
-          expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
-                       std::string(set_name) + " " + m.describe(), kernels->rounding(w));
+          for (const bool in_lanes : {false, true}) {
+            std::vector<float> y(n_tokens * rows);
+            kernels->dot_rows(w, in_lanes)(w, 0, rows, x.data(), n_tokens, y.data());
+            expect_close(m, x.data(), n_tokens, y.data(), expected, 0, rows,
+                         std::string(set_name) + " " + m.describe() + (in_lanes ? " in lanes" : ""),
+                         kernels->rounding(w));
+          }
         }
         std::vector<float> out(rows * cols);
         kernels->widen_rows(w)(w, 0, rows, out.data());
@@ -372,6 +389,34 @@ TEST(QuantizedMatmul, MatchesTheReferenceForDecodeAndPrefill) {
       }
     }
   }
+}
+
+TEST(QuantizedMatmul, ReadsRowsInLanesOnlyWhereFewThreadsDecode) {
+  set_decode_threads_on_host(0);
+  EXPECT_EQ(decode_threads_on_host(3), 3u);
+  set_decode_threads_on_host(12);
+  EXPECT_EQ(decode_threads_on_host(3), 12u);
+
+  std::mt19937 rng(8);
+  const bool amd = cpu_features().vendor == CpuVendor::kAmd;
+  for (const int bits : kBits) {
+    const QuantizedMatrix m({bits, 64}, DType::BF16, 300, 256, QuantizedLayout{}, rng);
+    const WeightMatrix w = m.view();
+    EXPECT_FALSE(decode_in_row_lanes(w, 5)) << bits;
+    EXPECT_EQ(decode_in_row_lanes(w, 2), bits == 4 || amd) << bits;
+    EXPECT_FALSE(decode_in_row_lanes(m.dequantized_matrix(), 1));
+
+    // The order in which the threads read their rows changes nothing in the result.
+    ThreadPool pool(2);
+    const std::vector<float> x = random_activations(w.cols, rng);
+    std::vector<float> many(w.rows), few(w.rows);
+    set_decode_threads_on_host(16);
+    matmul(pool, w, x.data(), 1, many.data());
+    set_decode_threads_on_host(2);
+    matmul(pool, w, x.data(), 1, few.data());
+    EXPECT_EQ(many, few) << bits;
+  }
+  set_decode_threads_on_host(0);
 }
 
 TEST(QuantizedMatmul, PrefillDequantizesLargeMatricesInSeveralBlocks) {
