@@ -9,9 +9,8 @@ namespace shardlm {
 // consecutive rows, and a block takes the i-th row of neighbouring lanes, i rising, so that each
 // lane is one run through memory as long as the thread's share of the matrix; blocks of consecutive
 // rows instead read runs of one row each, 1 or 2 KB for the 4- or 8-bit codes of 2048 inputs. Which
-// is faster depends on how many threads of the host read memory at once (decode_threads.h): on the
-// 2-core development machine lanes decode 2-6% faster on 2 threads, and on the 16-core device
-// machine 4-bit codes gain 10% on 1-4 threads but lose 10% on 8 or 16 (docs/benchmarks.md).
+// is faster depends on the CPU, the code width and how many threads of the host read memory at once;
+// decode_threads.h says when lanes are used and what they gained.
 constexpr std::size_t kRowLanes = 8;
 
 // Calls block.template operator()<kRows>(first, spacing) for blocks of the kRows rows
