@@ -18,9 +18,9 @@ std::size_t decode_threads_on_host(std::size_t pool_threads);
 // Whether decode reads the rows of w in lanes when `threads` threads of the host decode at once:
 // for quantized w on at most 4 threads, for 4-bit codes everywhere and for 8-bit ones on AMD CPUs.
 // Measured in one process against consecutive blocks (docs/benchmarks.md): on the 2-core Zen 4
-// development machine 8-bit codes decode 3.4-3.7% faster in lanes on 1-2 threads and 4-bit ones
-// 2.5% on 2 threads; on the 16-core device machine's Xeon 4-bit codes gain 6-9% on 1-4 threads and
-// nothing on 8-16, while 8-bit ones lose 0-4% on 1-4 threads and 8-11% on 8-16.
+// development machine 8-bit codes decode 2-5% faster in lanes on 2 threads (3% on 1) and 4-bit ones
+// 1-6% on 2 threads (2.5% slower on 1); on the 16-core device machine's Xeon 4-bit codes gain 6-9% on
+// 1-4 threads and nothing on 8-16, while 8-bit ones lose 0-4% on 1-4 threads and 8-11% on 8-16.
 bool decode_in_row_lanes(const WeightMatrix& w, std::size_t threads);
 
 }  // namespace shardlm

@@ -333,7 +333,8 @@ void scaled_scales(const WeightMatrix& w, std::size_t row, std::size_t spacing, 
 // y[t * y_stride + r * spacing] += the codes' part of row `row + r * spacing` of w . token t for
 // r < kRows, t < kTokens, with token t's 16-bit activations from x + t * w.cols and steps from
 // steps + t * n_groups; each row's lines ahead_bytes further on are prefetched. Outside lanes the
-// rows are consecutive (spacing 1) and the next block is the one prefetched, constants there. Groups
+// rows are consecutive (spacing 1) and the next block is the one prefetched, constants there: taken
+// from the caller instead, 4 tokens of 4-bit codes decoded from cache 1.5% slower. Groups
 // are kSteps steps, a constant so that the steps unroll and GCC keeps the integer sums in registers.
 // `scaled` is room for kRows * kTokens * kScaledGroups floats.
 template <typename Codes, bool kLanes, int kRows, int kTokens, int kSteps>
