@@ -179,6 +179,7 @@ const DotKernels& dot_kernels_avx2() {
       &Affine::widen_rows_affine,
       nullptr,
       nullptr,
+      &attend_heads_scalar,
   };
   return kernels;
 }

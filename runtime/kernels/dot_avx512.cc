@@ -145,6 +145,7 @@ const DotKernels& dot_kernels_avx512() {
       &Affine::widen_rows_affine,
       nullptr,
       nullptr,
+      &attend_heads_avx512,
   };
   return kernels;
 }

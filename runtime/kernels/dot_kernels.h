@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "runtime/kernels/activation_rounding.h"
+#include "runtime/kernels/attention_kernels.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/kernels/prefill_kernels.h"
 #include "runtime/tensor/dtype.h"
@@ -47,6 +48,8 @@ struct DotKernels {
   // What dot_rows(w) does to the activations (activation_rounding.h), or null where the set's dot
   // kernels take them exactly for every format.
   ActivationRounding (*dot_rounding)(const WeightMatrix& w);
+  // Decode attention over the cached keys and values (attention_kernels.h).
+  AttendHeadsFn attend_heads;
 
   // The kernels for dense matrices of that dtype.
   DotRowsFn dot_rows(DType dtype) const;

@@ -94,6 +94,7 @@ const DotKernels& dot_kernels_scalar() {
       &widen_rows_affine,
       nullptr,
       nullptr,
+      &attend_heads_scalar,
   };
   return kernels;
 }

@@ -39,8 +39,8 @@ Decoder::Decoder(const ModelConfig& config, const ModelSlice& slice, ModelWeight
 }
 
 KVCache Decoder::new_cache() const {
-  return KVCache(static_cast<std::size_t>(slice_.layers.size()),
-                 static_cast<std::size_t>(slice_.kv_heads.size() * config_.head_dim));
+  return KVCache(static_cast<std::size_t>(slice_.layers.size()), static_cast<std::size_t>(slice_.kv_heads.size()),
+                 static_cast<std::size_t>(config_.head_dim));
 }
 
 void Decoder::reduce(float* data, std::size_t n) {
@@ -112,15 +112,13 @@ void Decoder::attention_block(const LayerWeights& w, std::size_t layer, float* h
   std::size_t first_row = 0;
   for (const auto& sequence : sequences) {
     KVCache& cache = *sequence.cache;
-    assert(cache.kv_width() == kv_width);
+    assert(cache.kv_heads() * cache.head_dim() == kv_width);
     for (std::size_t i = 0; i < sequence.n_tokens; ++i) {
       const std::size_t row = first_row + i;
       const std::int64_t position = cache.length() + static_cast<std::int64_t>(i);
       rope_.apply(queries_.data() + row * q_width, q_width / head_dim, position);
       rope_.apply(keys_.data() + row * kv_width, kv_width / head_dim, position);
-      const std::size_t slot = static_cast<std::size_t>(position) * kv_width;
-      std::memcpy(cache.keys(layer) + slot, keys_.data() + row * kv_width, kv_width * sizeof(float));
-      std::memcpy(cache.values(layer) + slot, values_.data() + row * kv_width, kv_width * sizeof(float));
+      cache.write(layer, position, keys_.data() + row * kv_width, values_.data() + row * kv_width);
     }
     AttentionInputs inputs;
     inputs.queries = queries_.data() + first_row * q_width;
@@ -128,7 +126,8 @@ void Decoder::attention_block(const LayerWeights& w, std::size_t layer, float* h
     inputs.first_position = cache.length();
     inputs.keys = cache.keys(layer);
     inputs.values = cache.values(layer);
-    inputs.kv_row_stride = kv_width;
+    inputs.kv_row_stride = cache.row_stride();
+    inputs.kv_head_stride = cache.head_stride();
     inputs.head_dim = head_dim;
     inputs.kv_head_of_q_head = kv_head_of_q_head_;
     inputs.sliding_window = window;

@@ -9,7 +9,8 @@ namespace shardlm {
 class ThreadPool;
 
 // Where one sequence's queries, keys and values live. Keys and values of positions
-// [0, first_position + n_queries) are already in the cache, one row of kv_row_stride floats per position.
+// [0, first_position + n_queries) are already in the cache: the head_dim floats of position p and KV
+// head h start at p * kv_row_stride + h * kv_head_stride.
 struct AttentionInputs {
   const float* queries = nullptr;  // [n_queries][q_heads * head_dim]
   std::size_t n_queries = 0;
@@ -17,6 +18,7 @@ struct AttentionInputs {
   const float* keys = nullptr;    // cache rows
   const float* values = nullptr;  // cache rows
   std::size_t kv_row_stride = 0;
+  std::size_t kv_head_stride = 0;
   std::size_t head_dim = 0;
   std::span<const std::size_t> kv_head_of_q_head;  // one entry per query head (grouped-query attention)
   std::int64_t sliding_window = 0;                  // 0: attend to every earlier position

@@ -195,6 +195,7 @@ TEST(OpsBackwardTest, AttentionForwardIsTheDecodersAttention) {
     inputs.keys = k.data();
     inputs.values = v.data();
     inputs.kv_row_stride = 2 * head_dim;
+    inputs.kv_head_stride = head_dim;
     inputs.head_dim = head_dim;
     inputs.kv_head_of_q_head = kv_of_q;
     inputs.sliding_window = window;
