@@ -118,6 +118,20 @@ void exp_nonpositive_avx512(const float* x, std::size_t n, float* out) {
   }
 }
 
+void softmax_avx512(float* values, std::size_t n) {
+  if (n == 0) return;
+  __m512 largest = _mm512_set1_ps(-__builtin_inff());
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = first_lanes(n - i);
+    largest = _mm512_mask_max_ps(largest, mask, largest, _mm512_maskz_loadu_ps(mask, values + i));
+  }
+  const float inverse = 1.0f / exponentiate(values, n, _mm512_reduce_max_ps(largest));
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __mmask16 mask = first_lanes(n - i);
+    _mm512_mask_storeu_ps(values + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, values + i), _mm512_set1_ps(inverse)));
+  }
+}
+
 void attend_heads_avx512(const float* queries, std::size_t n_heads, const float* keys, const float* values,
                          std::size_t kv_row_stride, std::size_t n_keys, std::size_t head_dim, float scale,
                          float* scores, float* out) {

@@ -24,6 +24,12 @@ void attend_heads_avx512(const float* queries, std::size_t n_heads, const float*
                          std::size_t kv_row_stride, std::size_t n_keys, std::size_t head_dim, float scale,
                          float* scores, float* out);
 
+// In-place softmax over n values, computed stably by subtracting the largest: prefill attention's
+// rows of scores.
+using SoftmaxFn = void (*)(float* values, std::size_t n);
+void softmax_scalar(float* values, std::size_t n);
+void softmax_avx512(float* values, std::size_t n);
+
 // out[i] = e^x[i] for n values x[i] <= 0, the exponential that attend_heads_avx512 uses for its
 // softmax (on AVX-512; exposed for its tests).
 void exp_nonpositive_avx512(const float* x, std::size_t n, float* out);

@@ -34,4 +34,16 @@ void attend_heads_scalar(const float* queries, std::size_t n_heads, const float*
   }
 }
 
+void softmax_scalar(float* values, std::size_t n) {
+  if (n == 0) return;
+  const float largest = *std::max_element(values, values + n);
+  float total = 0.0f;
+  for (std::size_t i = 0; i < n; ++i) {
+    values[i] = std::exp(values[i] - largest);
+    total += values[i];
+  }
+  const float inverse = 1.0f / total;
+  for (std::size_t i = 0; i < n; ++i) values[i] *= inverse;
+}
+
 }  // namespace shardlm

@@ -180,6 +180,7 @@ const DotKernels& dot_kernels_avx2() {
       nullptr,
       nullptr,
       &attend_heads_scalar,
+      &softmax_scalar,
   };
   return kernels;
 }

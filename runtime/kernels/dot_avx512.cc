@@ -146,6 +146,7 @@ const DotKernels& dot_kernels_avx512() {
       nullptr,
       nullptr,
       &attend_heads_avx512,
+      &softmax_avx512,
   };
   return kernels;
 }

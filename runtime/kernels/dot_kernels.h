@@ -48,8 +48,10 @@ struct DotKernels {
   // What dot_rows(w) does to the activations (activation_rounding.h), or null where the set's dot
   // kernels take them exactly for every format.
   ActivationRounding (*dot_rounding)(const WeightMatrix& w);
-  // Decode attention over the cached keys and values (attention_kernels.h).
+  // Decode attention over the cached keys and values, and the softmax of prefill attention's
+  // scores (attention_kernels.h).
   AttendHeadsFn attend_heads;
+  SoftmaxFn softmax;
 
   // The kernels for dense matrices of that dtype.
   DotRowsFn dot_rows(DType dtype) const;

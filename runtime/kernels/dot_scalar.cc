@@ -95,6 +95,7 @@ const DotKernels& dot_kernels_scalar() {
       nullptr,
       nullptr,
       &attend_heads_scalar,
+      &softmax_scalar,
   };
   return kernels;
 }

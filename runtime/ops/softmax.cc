@@ -3,19 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "runtime/kernels/dot_kernels.h"
+
 namespace shardlm {
 
-void softmax(float* values, std::size_t n) {
-  if (n == 0) return;
-  const float maximum = *std::max_element(values, values + n);
-  float sum = 0.0f;
-  for (std::size_t i = 0; i < n; ++i) {
-    values[i] = std::exp(values[i] - maximum);
-    sum += values[i];
-  }
-  const float inverse = 1.0f / sum;
-  for (std::size_t i = 0; i < n; ++i) values[i] *= inverse;
-}
+void softmax(float* values, std::size_t n) { active_dot_kernels().softmax(values, n); }
 
 double log_sum_exp(const float* values, std::size_t n) {
   if (n == 0) return -INFINITY;
