@@ -3,8 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <numeric>
+#include <random>
 
 namespace shardlm {
 namespace {
@@ -122,6 +125,79 @@ TEST(SamplerTest, SameSeedSameTokensDifferentSeedDifferentTokens) {
   };
   EXPECT_EQ(draw(5), draw(5));
   EXPECT_NE(draw(5), draw(6));
+}
+
+// The filters written out plainly: the whole vocabulary sorted by logit, every kept token's
+// probability, the prefixes cut, the draw over what is left in that order, from the same generator.
+// With no filter at all the draw runs over the vocabulary in its own order.
+std::int32_t reference_sample(const SamplingParams& params, const std::vector<float>& logits, std::mt19937_64& rng) {
+  if (params.top_k == 0 && params.top_p == 1.0f && params.min_p == 0.0f) {
+    const double top = *std::max_element(logits.begin(), logits.end());
+    std::vector<double> weights;
+    for (const float logit : logits) weights.push_back(std::exp((logit - top) / params.temperature));
+    std::discrete_distribution<std::size_t> draw(weights.begin(), weights.end());
+    return static_cast<std::int32_t>(draw(rng));
+  }
+  std::vector<std::int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+    return logits[static_cast<std::size_t>(a)] > logits[static_cast<std::size_t>(b)];
+  });
+  std::size_t kept = params.top_k > 0 ? std::min<std::size_t>(static_cast<std::size_t>(params.top_k), order.size())
+                                      : order.size();
+  std::vector<double> p(kept);
+  double total = 0.0;
+  for (std::size_t i = 0; i < kept; ++i) {
+    p[i] = std::exp((logits[static_cast<std::size_t>(order[i])] - logits[static_cast<std::size_t>(order[0])]) /
+                    params.temperature);
+    total += p[i];
+  }
+  for (auto& x : p) x /= total;
+  if (params.top_p < 1.0f) {
+    double mass = 0.0;
+    std::size_t prefix = 0;
+    while (prefix < kept) {
+      mass += p[prefix++];
+      if (mass >= params.top_p) break;
+    }
+    kept = prefix;
+  }
+  if (params.min_p > 0.0f) {
+    std::size_t prefix = 1;
+    while (prefix < kept && p[prefix] >= params.min_p * p[0]) ++prefix;
+    kept = prefix;
+  }
+  std::discrete_distribution<std::size_t> draw(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(kept));
+  return order[draw(rng)];
+}
+
+// On a large vocabulary, where the sampler sorts only as long a prefix as the filters keep (growing
+// it as they ask), every combination of filters draws the same tokens as the plain definition from
+// the same seed: the nucleus of a flat distribution reaches far past the first sorted prefix.
+TEST(SamplerTest, LargeVocabularyDrawsWhatThePlainDefinitionDraws) {
+  std::mt19937 make(4);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const float spread : {0.3f, 3.0f}) {
+    std::vector<float> logits(20000);
+    for (auto& x : logits) x = spread * normal(make);
+    for (const auto& [top_k, top_p, min_p] :
+         {std::tuple{0, 0.9f, 0.0f}, std::tuple{0, 1.0f, 0.05f}, std::tuple{0, 0.5f, 0.2f}, std::tuple{50, 0.95f, 0.0f},
+          std::tuple{0, 1.0f, 0.0f}, std::tuple{3000, 0.99f, 0.0f}}) {
+      SamplingParams params;
+      params.temperature = 0.8f;
+      params.top_k = top_k;
+      params.top_p = top_p;
+      params.min_p = min_p;
+      params.seed = 9;
+      Sampler sampler(params);
+      std::mt19937_64 rng(params.seed);
+      for (int i = 0; i < 20; ++i) {
+        std::vector<float> copy = logits;
+        ASSERT_EQ(sampler.sample(copy, {}), reference_sample(params, logits, rng))
+            << "spread " << spread << ", top-k " << top_k << ", top-p " << top_p << ", min-p " << min_p << ", draw " << i;
+      }
+    }
+  }
 }
 
 TEST(SamplerTest, RejectsOutOfRangeParameters) {
