@@ -9,10 +9,10 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/tool_main.h"
 #include "runtime/io/json_file.h"
 #include "runtime/kernels/matmul.h"
 #include "runtime/model/model_config.h"
@@ -122,10 +122,5 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  try {
-    return shardlm::bench::run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "shardlm-attention-bench: error: %s\n", error.what());
-    return 1;
-  }
+  return shardlm::bench::run_tool("shardlm-attention-bench", [&] { return shardlm::bench::run(options); });
 }

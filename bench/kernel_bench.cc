@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/tool_main.h"
 #include "runtime/io/json_file.h"
 #include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/blas_threads.h"
@@ -249,10 +250,5 @@ int main(int argc, char** argv) {
                  "kernels' speed where memory is not the limit (0: skip)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  try {
-    return shardlm::bench::run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "shardlm-kernel-bench: error: %s\n", error.what());
-    return 1;
-  }
+  return shardlm::bench::run_tool("shardlm-kernel-bench", [&] { return shardlm::bench::run(options); });
 }

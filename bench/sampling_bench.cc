@@ -6,9 +6,9 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
-#include <stdexcept>
 #include <vector>
 
+#include "bench/tool_main.h"
 #include "runtime/sampling/sampler.h"
 
 namespace shardlm::bench {
@@ -60,10 +60,5 @@ int main(int argc, char** argv) {
   app.add_option("--min-p", options.sampling.min_p)->capture_default_str();
   app.add_option("--runs", options.runs, "Timed batches; the median counts")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  try {
-    return shardlm::bench::run(options);
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "shardlm-sampling-bench: error: %s\n", error.what());
-    return 1;
-  }
+  return shardlm::bench::run_tool("shardlm-sampling-bench", [&] { return shardlm::bench::run(options); });
 }
