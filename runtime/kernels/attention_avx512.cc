@@ -38,7 +38,8 @@ __m128 sum_lanes(__m512 a, __m512 b, __m512 c, __m512 d) {
   // Each block's sums of a, b, c and d.
   const __m512 blocks = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
                                       _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blocks), 1));  // AVX-512F alone: extractf32x8 would need DQ
+  // The high half through a double-precision extract: the single-precision one needs AVX512DQ.
+  const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(blocks), 1));
   const __m256 halves = _mm256_add_ps(_mm512_castps512_ps256(blocks), high);
   return _mm_add_ps(_mm256_castps256_ps128(halves), _mm256_extractf128_ps(halves, 1));
 }

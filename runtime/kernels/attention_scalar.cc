@@ -11,26 +11,19 @@ void attend_heads_scalar(const float* queries, std::size_t n_heads, const float*
   for (std::size_t h = 0; h < n_heads; ++h) {
     const float* q = queries + h * head_dim;
     float* row = scores + h * n_keys;
-    float largest = -INFINITY;
     for (std::size_t j = 0; j < n_keys; ++j) {
       const float* k = keys + j * kv_row_stride;
       float dot = 0.0f;
       for (std::size_t d = 0; d < head_dim; ++d) dot += q[d] * k[d];
       row[j] = scale * dot;
-      largest = std::max(largest, row[j]);
     }
-    float total = 0.0f;
-    for (std::size_t j = 0; j < n_keys; ++j) {
-      row[j] = std::exp(row[j] - largest);
-      total += row[j];
-    }
+    softmax_scalar(row, n_keys);
     float* o = out + h * head_dim;
     std::fill(o, o + head_dim, 0.0f);
     for (std::size_t j = 0; j < n_keys; ++j) {
       const float* v = values + j * kv_row_stride;
       for (std::size_t d = 0; d < head_dim; ++d) o[d] += row[j] * v[d];
     }
-    for (std::size_t d = 0; d < head_dim; ++d) o[d] /= total;
   }
 }
 

@@ -33,8 +33,7 @@ struct HeadGroup {
   std::size_t n_heads;
 };
 
-// The groups of heads, each cut into `parts` smaller ones where it has that many heads.
-std::vector<HeadGroup> head_groups(const AttentionInputs& in, std::size_t parts) {
+std::vector<HeadGroup> head_groups(const AttentionInputs& in) {
   std::vector<HeadGroup> groups;
   for (std::size_t head = 0; head < in.kv_head_of_q_head.size(); ++head) {
     if (groups.empty() || in.kv_head_of_q_head[head] != in.kv_head_of_q_head[groups.back().first_head]) {
@@ -42,6 +41,11 @@ std::vector<HeadGroup> head_groups(const AttentionInputs& in, std::size_t parts)
     }
     ++groups.back().n_heads;
   }
+  return groups;
+}
+
+// Each group cut into `parts` smaller ones where it has that many heads.
+std::vector<HeadGroup> cut_groups(const std::vector<HeadGroup>& groups, std::size_t parts) {
   std::vector<HeadGroup> cut;
   for (const HeadGroup& group : groups) {
     const std::size_t n = std::min(parts, group.n_heads);
@@ -129,10 +133,10 @@ void causal_attention(ThreadPool& pool, const AttentionInputs& inputs, float* ou
   // causal prompt cost more, so contiguous chunks of groups keep the threads evenly loaded. Where
   // there are fewer items than threads (a tensor-parallel rank holding one or two KV heads), the
   // groups are cut smaller, and the threads read the same keys and values for heads of their own.
-  const std::size_t n_kv_heads = head_groups(inputs, 1).size();
-  const std::size_t items_per_part = inputs.n_queries * n_kv_heads;
+  const std::vector<HeadGroup> kv_groups = head_groups(inputs);
+  const std::size_t items_per_part = inputs.n_queries * kv_groups.size();
   const std::size_t parts = (pool.size() + items_per_part - 1) / items_per_part;
-  const std::vector<HeadGroup> groups = head_groups(inputs, parts);
+  const std::vector<HeadGroup> groups = parts == 1 ? kv_groups : cut_groups(kv_groups, parts);
   const std::size_t items = inputs.n_queries * groups.size();
   pool.parallel_for(items, [&](std::size_t begin, std::size_t end) {
     std::vector<float> scores;

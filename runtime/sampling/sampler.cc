@@ -44,15 +44,14 @@ std::int32_t Sampler::sample(std::span<float> logits, std::span<const std::int32
   if (params_.temperature == 0.0f) return argmax(logits);
 
   const std::size_t vocab = logits.size();
-  const bool filtered = (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < vocab) ||
-                        params_.top_p < 1.0f || params_.min_p > 0.0f;
+  std::size_t kept = vocab;
+  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < vocab) kept = static_cast<std::size_t>(params_.top_k);
   const double top = *std::max_element(logits.begin(), logits.end());
-  if (!filtered) {
+  const auto weight = [&](std::size_t token) { return std::exp((logits[token] - top) / params_.temperature); };
+  if (kept == vocab && params_.top_p == 1.0f && params_.min_p == 0.0f) {
     // The whole distribution, drawn over the vocabulary in its own order: no sort needed.
     std::vector<double> weights(vocab);
-    for (std::size_t token = 0; token < vocab; ++token) {
-      weights[token] = std::exp((logits[token] - top) / params_.temperature);
-    }
+    for (std::size_t token = 0; token < vocab; ++token) weights[token] = weight(token);
     std::discrete_distribution<std::size_t> draw(weights.begin(), weights.end());
     return static_cast<std::int32_t>(draw(rng_));
   }
@@ -62,16 +61,12 @@ std::int32_t Sampler::sample(std::span<float> logits, std::span<const std::int32
   // for top-p took 19 ms a token on the 2-core development machine (shardlm-sampling-bench).
   order_.resize(vocab);
   std::iota(order_.begin(), order_.end(), 0);
-  std::size_t kept = vocab;
-  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < vocab) kept = static_cast<std::size_t>(params_.top_k);
   const auto by_logit = [&](std::int32_t a, std::int32_t b) {
     const float la = logits[static_cast<std::size_t>(a)];
     const float lb = logits[static_cast<std::size_t>(b)];
     return la > lb || (la == lb && a < b);
   };
-  const auto weight = [&](std::int32_t token) {
-    return std::exp((logits[static_cast<std::size_t>(token)] - top) / params_.temperature);
-  };
+  const auto candidate_weight = [&](std::size_t i) { return weight(static_cast<std::size_t>(order_[i])); };
   std::size_t sorted = 0;
   const auto sort_prefix = [&](std::size_t n) {
     if (n == vocab) {
@@ -84,16 +79,16 @@ std::int32_t Sampler::sample(std::span<float> logits, std::span<const std::int32
   double total = 0.0;
   if (kept < vocab) {
     sort_prefix(kept);
-    for (std::size_t i = 0; i < kept; ++i) total += weight(order_[i]);
+    for (std::size_t i = 0; i < kept; ++i) total += candidate_weight(i);
   } else {
-    for (std::size_t token = 0; token < vocab; ++token) total += weight(static_cast<std::int32_t>(token));
+    for (std::size_t token = 0; token < vocab; ++token) total += weight(token);
   }
   // probabilities[i] for the i-th most likely, computed as far as asked.
   std::vector<double> probabilities;
   const auto probability = [&](std::size_t i) {
     if (i >= probabilities.size()) {
       if (i >= sorted) sort_prefix(std::min(kept, std::max({i + 1, 4 * sorted, std::size_t{256}})));
-      while (probabilities.size() < sorted) probabilities.push_back(weight(order_[probabilities.size()]) / total);
+      while (probabilities.size() < sorted) probabilities.push_back(candidate_weight(probabilities.size()) / total);
     }
     return probabilities[i];
   };
