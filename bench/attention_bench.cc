@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/median.h"
 #include "bench/tool_main.h"
 #include "runtime/io/json_file.h"
 #include "runtime/kernels/matmul.h"
@@ -28,11 +29,6 @@ struct Options {
   std::vector<std::size_t> positions{128, 512, 2048, 8192};
   int runs = 9;
 };
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
 
 // One layer's cached keys and values in both layouts.
 struct LayerCache {

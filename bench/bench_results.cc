@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bench/median.h"
 #include "runtime/kernels/bf16_activations.h"
 #include "runtime/kernels/matmul.h"
 
@@ -19,12 +20,10 @@ struct Spread {
   double median = 0.0, min = 0.0, max = 0.0;
 };
 
-Spread spread_of(std::vector<double> values) {
+Spread spread_of(const std::vector<double>& values) {
   if (values.empty()) return {};
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  const double median = n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-  return {median, values.front(), values.back()};
+  const auto [min, max] = std::minmax_element(values.begin(), values.end());
+  return {median(values), *min, *max};
 }
 
 void put_spread(nlohmann::json& out, const std::string& name, const std::vector<double>& values) {

@@ -2,18 +2,23 @@
 // with random weights (runtime/model/random_weights.h). Decode passes one token (or a small batch)
 // through all matrices, LM head included, and reports the weight bytes read per second against the
 // machine's read bandwidth probed right before each run (the median of the runs' fractions, taken with
-// each run's median pass and with its fastest); prefill passes a prompt through the layers' matrices and
-// reports tokens per second. --cache-rows also times decode of a block small enough to stay in cache.
+// each run's median pass and with its fastest), and against a single pass of the probe's read taken
+// right before each decode pass (paired_reads.h); prefill passes a prompt through the layers' matrices
+// and reports tokens per second. --cache-rows also times decode of a block small enough to stay in cache.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <numeric>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "bench/median.h"
+#include "bench/paired_reads.h"
 #include "bench/tool_main.h"
 #include "runtime/io/json_file.h"
 #include "runtime/kernels/bf16_activations.h"
@@ -51,17 +56,13 @@ struct Result {
   // The same with each run's fastest decode pass: the probe is the fastest of its passes, so this
   // compares like with like, where probe_fraction sets a median against a best.
   double best_pass_fraction = 0;
+  // Each decode pass against a pass of the probe's read taken right before it (paired_reads.h).
+  PairedFractions paired;
   double cached_gbs = 0;  // decode of a block of cache_rows rows that stays in cache; 0 when not asked
   double prefill_tokens_per_s = 0;
 };
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
-
-// Each decode run times this many passes, after one untimed pass.
+// Each decode run times this many passes; the first run comes after one untimed pass.
 constexpr int kDecodesPerRun = 3;
 
 // Decode from cache (--cache-rows) times this many passes at a time: one takes microseconds.
@@ -114,7 +115,8 @@ std::vector<WeightMatrix> decoder_matrices(const ModelWeights& weights) {
   return matrices;
 }
 
-Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& config, const std::string& name) {
+Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& config, const std::string& name,
+                  std::span<const std::uint64_t> probe_words) {
   const bool exact = name.ends_with(kExactSuffix);
   const RandomWeightFormat format = parse_weight_format(exact ? name.substr(0, name.size() - kExactSuffix.size()) : name);
   if (exact && (format.quantized() || format.dtype != DType::BF16)) {
@@ -141,14 +143,22 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   std::vector<float> y(most_tokens * tallest);
   // The bandwidth that other work on the machine leaves changes from one second to the next, so
   // every decode run is paired with a probe taken right before it, and the fraction of the probe is
-  // the median of the runs' own fractions.
+  // the median of the runs' own fractions; and every decode pass with a pass of the probe's read.
   const auto decode = [&] {
     for (const WeightMatrix& m : matrices) matmul(pool, m, x.data(), options.batch, y.data());
   };
-  std::vector<double> probes, decode_seconds, fractions, best_pass_fractions;
+  std::vector<double> probes, decode_seconds, fractions, best_pass_fractions, pass_gbs, plain_gbs;
+  decode();  // warm-up
   for (int run = 0; run < options.runs; ++run) {
     probes.push_back(probe_memory_bandwidth(options.threads) / 1e9);
-    const std::vector<double> passes = timed_passes(kDecodesPerRun, decode);
+    std::vector<double> passes;
+    for (int pass = 0; pass < kDecodesPerRun; ++pass) {
+      plain_gbs.push_back(plain_read_gbs(probe_words, options.threads));
+      const auto start = std::chrono::steady_clock::now();
+      decode();
+      passes.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      pass_gbs.push_back(result.weight_gb / passes.back());
+    }
     decode_seconds.push_back(median(passes));
     fractions.push_back(result.weight_gb / decode_seconds.back() / probes.back());
     best_pass_fractions.push_back(result.weight_gb / *std::min_element(passes.begin(), passes.end()) / probes.back());
@@ -157,6 +167,7 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   result.decode_seconds = median(decode_seconds);
   result.probe_fraction = median(fractions);
   result.best_pass_fraction = median(best_pass_fractions);
+  result.paired = paired_fractions(pass_gbs, plain_gbs);
 
   // What the kernels do when memory is not the limit: the first cache_rows rows of the first layer's
   // gate projection, small enough to stay in the threads' caches, decoded over and over.
@@ -187,12 +198,15 @@ int run(const Options& options) {
   ThreadPool pool(options.threads);
   set_blas_threads(static_cast<int>(options.threads));
   const std::string load_before = load_average();
+  // The buffer of the plain reads paired with decode passes, written once.
+  std::vector<std::uint64_t> probe_words(bandwidth_probe_bytes() / sizeof(std::uint64_t));
+  std::iota(probe_words.begin(), probe_words.end(), std::uint64_t{0});
   const double probe_before = probe_memory_bandwidth(options.threads) / 1e9;
   std::printf("%s, kernels: %s, threads: %zu, read bandwidth probe: %.2f GB/s, load average %s\n",
               options.config.c_str(), matmul_kernel_name(), options.threads, probe_before, load_before.c_str());
   std::vector<Result> results;
   for (const std::string& name : options.formats) {
-    results.push_back(run_format(pool, options, config, name));
+    results.push_back(run_format(pool, options, config, name, probe_words));
     const Result& r = results.back();
     std::fprintf(stderr, "%s: probe %.2f GB/s, decode %.2f ms, prefill %.1f tokens/s, load average %s\n",
                  r.format.c_str(), r.probe_gbs, r.decode_seconds * 1e3, r.prefill_tokens_per_s, load_average().c_str());
@@ -203,13 +217,14 @@ int run(const Options& options) {
 
   const auto f32 = std::find_if(results.begin(), results.end(), [](const Result& r) { return r.format == "f32"; });
   std::printf("| weights | GB | decode ms/token | decode GB/s | probe GB/s | %% of probe | %% of probe, best pass "
-              "| prefill %zu tok/s | vs f32 |\n",
+              "| %% of the read before | slower half | faster half | prefill %zu tok/s | vs f32 |\n",
               options.prompt_tokens);
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (const Result& r : results) {
     const double gbs = r.weight_gb / r.decode_seconds;
-    std::printf("| %s | %.3f | %.2f | %.2f | %.2f | %.1f%% | %.1f%% | %.1f | ", r.format.c_str(), r.weight_gb,
-                r.decode_seconds * 1e3, gbs, r.probe_gbs, 100.0 * r.probe_fraction, 100.0 * r.best_pass_fraction,
+    std::printf("| %s | %.3f | %.2f | %.2f | %.2f | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f | ",
+                r.format.c_str(), r.weight_gb, r.decode_seconds * 1e3, gbs, r.probe_gbs, 100.0 * r.probe_fraction,
+                100.0 * r.best_pass_fraction, 100.0 * r.paired.all, 100.0 * r.paired.slower, 100.0 * r.paired.faster,
                 r.prefill_tokens_per_s);
     if (f32 != results.end() && f32->prefill_tokens_per_s > 0) {
       std::printf("%.2fx |\n", r.prefill_tokens_per_s / f32->prefill_tokens_per_s);
