@@ -150,7 +150,7 @@ Result run_format(ThreadPool& pool, const Options& options, const ModelConfig& c
   std::vector<double> probes, decode_seconds, fractions, best_pass_fractions, pass_gbs, plain_gbs;
   decode();  // warm-up
   for (int run = 0; run < options.runs; ++run) {
-    probes.push_back(probe_memory_bandwidth(options.threads) / 1e9);
+    probes.push_back(probe_read_bandwidth(probe_words, options.threads) / 1e9);
     std::vector<double> passes;
     for (int pass = 0; pass < kDecodesPerRun; ++pass) {
       plain_gbs.push_back(plain_read_gbs(probe_words, options.threads));
@@ -198,10 +198,10 @@ int run(const Options& options) {
   ThreadPool pool(options.threads);
   set_blas_threads(static_cast<int>(options.threads));
   const std::string load_before = load_average();
-  // The buffer of the plain reads paired with decode passes, written once.
+  // The probes' buffer, written once: every run's probe and the plain read before each decode pass.
   std::vector<std::uint64_t> probe_words(bandwidth_probe_bytes() / sizeof(std::uint64_t));
   std::iota(probe_words.begin(), probe_words.end(), std::uint64_t{0});
-  const double probe_before = probe_memory_bandwidth(options.threads) / 1e9;
+  const double probe_before = probe_read_bandwidth(probe_words, options.threads) / 1e9;
   std::printf("%s, kernels: %s, threads: %zu, read bandwidth probe: %.2f GB/s, load average %s\n",
               options.config.c_str(), matmul_kernel_name(), options.threads, probe_before, load_before.c_str());
   std::vector<Result> results;
@@ -211,7 +211,7 @@ int run(const Options& options) {
     std::fprintf(stderr, "%s: probe %.2f GB/s, decode %.2f ms, prefill %.1f tokens/s, load average %s\n",
                  r.format.c_str(), r.probe_gbs, r.decode_seconds * 1e3, r.prefill_tokens_per_s, load_average().c_str());
   }
-  const double probe_after = probe_memory_bandwidth(options.threads) / 1e9;
+  const double probe_after = probe_read_bandwidth(probe_words, options.threads) / 1e9;
   std::printf("read bandwidth probe after the runs: %.2f GB/s, load average %s\n\n", probe_after,
               load_average().c_str());
 

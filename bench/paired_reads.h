@@ -22,8 +22,7 @@ namespace shardlm::bench {
 
 // GB/s of one probe pass over `words`: the faster of the probe's two ways of reading, one pass each.
 inline double plain_read_gbs(std::span<const std::uint64_t> words, std::size_t threads) {
-  return measure_read_bandwidth(words, threads, 2, {ReadLoop::kOneStream, ReadLoop::kEightStreams}).bytes_per_second /
-         1e9;
+  return probe_read_bandwidth(words, threads, 2) / 1e9;
 }
 
 struct PairedFractions {

@@ -141,10 +141,14 @@ std::size_t bandwidth_probe_bytes() {
   return std::clamp<std::size_t>(4 * last_level_cache_bytes(), std::size_t{256} << 20, std::size_t{1} << 30);
 }
 
+double probe_read_bandwidth(std::span<const std::uint64_t> words, std::size_t threads, int passes) {
+  return measure_read_bandwidth(words, threads, passes, {ReadLoop::kOneStream, ReadLoop::kEightStreams}).bytes_per_second;
+}
+
 double probe_memory_bandwidth(std::size_t threads) {
   std::vector<std::uint64_t> words(bandwidth_probe_bytes() / sizeof(std::uint64_t));
   std::iota(words.begin(), words.end(), std::uint64_t{0});
-  return measure_read_bandwidth(words, threads, 20, {ReadLoop::kOneStream, ReadLoop::kEightStreams}).bytes_per_second;
+  return probe_read_bandwidth(words, threads);
 }
 
 }  // namespace shardlm

@@ -34,11 +34,15 @@ ReadBandwidth measure_read_bandwidth(std::span<const std::uint64_t> words, std::
 // and 1 GiB.
 std::size_t bandwidth_probe_bytes();
 
+// The probe's reading of `words` (at least bandwidth_probe_bytes() of them), in bytes per second: the
+// best of `passes` passes of measure_read_bandwidth, the two read loops taking turns, so that it is
+// the faster loop's rate.
+double probe_read_bandwidth(std::span<const std::uint64_t> words, std::size_t threads, int passes = 20);
+
 // The memory read bandwidth available to `threads` threads of this process, in bytes per second:
-// measure_read_bandwidth over a freshly written buffer of bandwidth_probe_bytes(), the best of 20
-// passes (each takes milliseconds; many of them find a moment when other processes leave the memory
-// bus alone), the two read loops taking turns, so that the probe is the faster loop's rate. The
-// buffer is freed before returning.
+// probe_read_bandwidth over a freshly written buffer of bandwidth_probe_bytes(), the best of 20 passes
+// (each takes milliseconds; many of them find a moment when other processes leave the memory bus
+// alone). The buffer is freed before returning.
 double probe_memory_bandwidth(std::size_t threads);
 
 }  // namespace shardlm
